@@ -1,0 +1,93 @@
+"""The base configuration every experiment config starts from.
+
+Experiment files in ``configs/`` call ``base_config()`` and set their phases;
+``phase()`` fills the fields every phase has, so a config only states what
+differs. Numbers come from the researchers' notes (../shared/SPEC.md §3).
+"""
+
+import ml_collections
+
+PHASE_FIELDS = ('epochs', 'unfreeze', 'optimizer', 'learning_rate', 'momentum',
+                'nesterov', 'weight_decay', 'early_stopping_patience',
+                'plateau_patience', 'plateau_factor')
+
+
+def phase(*, epochs: int, unfreeze: str, optimizer: str, learning_rate: float,
+          momentum: float = 0.0, nesterov: bool = False, weight_decay: float = 0.0,
+          early_stopping_patience: int = 0, plateau_patience: int = 0,
+          plateau_factor: float = 0.1) -> ml_collections.ConfigDict:
+  """One training phase.
+
+  Args:
+    epochs: maximum epochs of the phase (0 skips it).
+    unfreeze: 'all', or the number N of last backbone blocks that train
+      (0 = backbone frozen, only the head trains), as a string.
+    optimizer: 'adam', 'adamw' or 'sgd'.
+    early_stopping_patience: epochs without a better validation AUC before
+      the phase stops (0 = never).
+    plateau_patience: epochs without a lower validation loss before the
+      learning rate is multiplied by ``plateau_factor`` (0 = never).
+  """
+  return ml_collections.ConfigDict(dict(
+      epochs=epochs, unfreeze=str(unfreeze), optimizer=optimizer,
+      learning_rate=learning_rate, momentum=momentum, nesterov=nesterov,
+      weight_decay=weight_decay, early_stopping_patience=early_stopping_patience,
+      plateau_patience=plateau_patience, plateau_factor=plateau_factor))
+
+
+def base_config() -> ml_collections.ConfigDict:
+  """Data, model and run settings shared by every experiment."""
+  config = ml_collections.ConfigDict()
+  config.seed = 0
+  config.overwrite = False  # True: delete a workdir holding another config
+  config.strategy = ''  # a name for reports: scratch, feature_extraction, finetune
+  config.schedule = ''  # comma-separated phase names, run in this order
+  config.phases = ml_collections.ConfigDict()
+
+  config.data = ml_collections.ConfigDict()
+  config.data.source = 'synthetic'  # 'synthetic' or 'cbis_ddsm'
+  config.data.root = ''  # dataset folder; for 'synthetic', where it is written
+  config.data.cache_dir = ''  # preprocessed patches; '' = ~/.cache/mammojax/patches
+  config.data.synthetic_patients = 160
+  config.data.synthetic_seed = 0
+  config.data.abnormality_types = 'mass,calcification'
+  config.data.val_fraction = 0.2
+  config.data.patch_size = 64
+  config.data.patch_margin = 1.2
+  config.data.augmentation = 'flip_hv'
+  config.data.batch_size = 32
+  config.data.eval_batch_size = 128
+  config.data.preprocess = ml_collections.ConfigDict(dict(
+      clahe_clip_limit=2.0, clahe_tile=8, resize_height=0, normalize='zscore'))
+
+  config.model = ml_collections.ConfigDict()
+  config.model.backbone = 'small_cnn'
+  config.model.pretrained = ''  # a weights file; '' = random initialisation
+  config.model.num_classes = 2
+  config.model.head_hidden_layers = 1
+  config.model.dropout = 0.5
+  config.model.pooling = 'avg'
+
+  config.train = ml_collections.ConfigDict()
+  config.train.loss = 'cross_entropy'  # or 'focal'
+  config.train.class_weights = ''  # '', 'balanced', or one weight per class '1,2.5'
+  config.train.keep_checkpoints = 2
+  return config
+
+
+def set_phases(config: ml_collections.ConfigDict, **phases) -> ml_collections.ConfigDict:
+  """Sets ``config.phases`` and ``config.schedule`` (keyword order = run order)."""
+  config.phases = ml_collections.ConfigDict(phases)
+  config.schedule = ','.join(phases)
+  return config
+
+
+def shrink_for_smoke(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
+  """Seconds-long variant for tests (the big_vision ``runlocal`` idea)."""
+  config.data.synthetic_patients = 30
+  config.data.patch_size = 32
+  config.data.batch_size = 8
+  config.data.eval_batch_size = 16
+  for name in config.phases:
+    config.phases[name].epochs = min(config.phases[name].epochs, 2)
+  return config

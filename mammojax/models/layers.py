@@ -1,0 +1,32 @@
+"""Small building blocks shared by the backbones."""
+
+from flax import nnx
+import jax
+import jax.numpy as jnp
+
+
+class ConvBN(nnx.Module):
+  """Convolution followed by BatchNorm (Keras defaults: momentum 0.99)."""
+
+  def __init__(self, in_features: int, out_features: int, kernel_size: int, *,
+               rngs: nnx.Rngs, strides: int = 1, padding='SAME',
+               use_bias: bool = False, epsilon: float = 1e-3):
+    self.conv = nnx.Conv(in_features, out_features, (kernel_size, kernel_size),
+                         strides=(strides, strides), padding=padding,
+                         use_bias=use_bias, rngs=rngs)
+    self.bn = nnx.BatchNorm(out_features, momentum=0.99, epsilon=epsilon,
+                            rngs=rngs)
+
+  def __call__(self, x: jax.Array, *, train: bool) -> jax.Array:
+    return self.bn(self.conv(x), use_running_average=not train)
+
+
+def max_pool(x: jax.Array, window: int, stride: int, pad: int = 0) -> jax.Array:
+  """Max pooling with explicit zero padding, as Keras' ZeroPadding2D + MaxPool2D.
+
+  Zero padding equals -inf padding here because inputs follow a ReLU.
+  """
+  if pad:
+    x = jnp.pad(x, ((0, 0), (pad, pad), (pad, pad), (0, 0)))
+  return nnx.max_pool(x, (window, window), strides=(stride, stride),
+                      padding='VALID')

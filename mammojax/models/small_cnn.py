@@ -1,0 +1,53 @@
+"""A small VGG-style CNN (LeNet/AlexNet spirit) for quick runs on a laptop CPU."""
+
+from collections.abc import Sequence
+
+from flax import nnx
+import jax
+
+from mammojax.models import layers
+
+
+class ConvBlock(nnx.Module):
+  """Two 3x3 conv-BN-ReLU layers followed by 2x2 max pooling."""
+
+  def __init__(self, in_features: int, out_features: int, *, rngs: nnx.Rngs):
+    self.conv1 = layers.ConvBN(in_features, out_features, 3, rngs=rngs)
+    self.conv2 = layers.ConvBN(out_features, out_features, 3, rngs=rngs)
+
+  def __call__(self, x: jax.Array, *, train: bool) -> jax.Array:
+    x = nnx.relu(self.conv1(x, train=train))
+    x = nnx.relu(self.conv2(x, train=train))
+    return layers.max_pool(x, 2, 2)
+
+
+class Stem(nnx.Module):
+  """One 3x3 conv-BN-ReLU at full resolution."""
+
+  def __init__(self, in_features: int, out_features: int, *, rngs: nnx.Rngs):
+    self.conv = layers.ConvBN(in_features, out_features, 3, rngs=rngs)
+
+  def __call__(self, x: jax.Array, *, train: bool) -> jax.Array:
+    return nnx.relu(self.conv(x, train=train))
+
+
+class SmallCNN(nnx.Module):
+  """Stem + ``len(widths)`` conv blocks; blocks are named ``stem, block1, ...``."""
+
+  def __init__(self, *, in_channels: int = 1, widths: Sequence[int] = (32, 64, 128, 128),
+               rngs: nnx.Rngs):
+    stem_width = widths[0] // 2
+    blocks = [Stem(in_channels, stem_width, rngs=rngs)]
+    previous = stem_width
+    for width in widths:
+      blocks.append(ConvBlock(previous, width, rngs=rngs))
+      previous = width
+    self.blocks = nnx.List(blocks)
+    self.block_names = ('stem',) + tuple(f'block{i + 1}' for i in range(len(widths)))
+    self.out_features = previous
+
+  def __call__(self, x: jax.Array, *, train: bool, frozen_blocks: int = 0) -> jax.Array:
+    """Runs the blocks; the first ``frozen_blocks`` use BatchNorm running stats."""
+    for index, block in enumerate(self.blocks):
+      x = block(x, train=train and index >= frozen_blocks)
+    return x

@@ -1,0 +1,207 @@
+"""train_and_evaluate: build, resume, train the phases, evaluate, write outputs."""
+
+import logging
+import pathlib
+import time
+
+import jax
+import numpy as np
+
+from mammojax import models, workdir as workdir_lib
+from mammojax.data import augment, datasets, pipeline, preprocess
+from mammojax.evaluation import metrics as metrics_lib, predictions
+from mammojax.training import checkpoint, loop, losses, metric_writer, parallel, steps
+from mammojax.training.progress import Progress
+
+
+def validate_config(config) -> None:
+  """Fails fast, naming the field and the valid choices."""
+  if config.model.backbone not in models.BACKBONES:
+    raise ValueError(f'Unknown backbone {config.model.backbone!r}; valid choices: '
+                     f'{sorted(models.BACKBONES)}. Set --config.model.backbone=NAME.')
+  augment.check_strategy(config.data.augmentation)
+  if config.train.loss not in losses.LOSSES:
+    raise ValueError(f'Unknown train.loss {config.train.loss!r}; valid choices: {losses.LOSSES}.')
+  if config.data.source not in datasets.SOURCES:
+    raise ValueError(f'Unknown data.source {config.data.source!r}; valid choices: '
+                     f'{datasets.SOURCES}.')
+  preprocess.PreprocessConfig.from_config(config.data.preprocess)
+  if config.model.pretrained:
+    raise ValueError(f'config.model.pretrained={config.model.pretrained!r}: loading weight '
+                     'files is not available yet in this version; leave it empty to start '
+                     'from random initialisation.')
+
+
+def class_weights_for(config, train_labels: np.ndarray) -> tuple[float, ...] | None:
+  """None, 'balanced' (inverse frequency, as scikit-learn), or explicit weights."""
+  spec, num_classes = config.train.class_weights, config.model.num_classes
+  if not spec:
+    return None
+  if spec == 'balanced':
+    counts = np.bincount(train_labels, minlength=num_classes)
+    return tuple(float(len(train_labels) / (num_classes * max(c, 1))) for c in counts)
+  weights = tuple(float(w) for w in spec.split(','))
+  if len(weights) != num_classes:
+    raise ValueError(f'train.class_weights={spec!r} has {len(weights)} values; give '
+                     f'{num_classes} (one per class) or "balanced".')
+  return weights
+
+
+def _sources(data: datasets.Datasets) -> dict:
+  return {name: pipeline.ArraySource(getattr(data, name).images,
+                                     datasets.labels_of(getattr(data, name)))
+          for name in ('train', 'val', 'test')}
+
+
+def _resume(checkpoints, phases, params, batch_stats, mesh):
+  """(progress, state) from the latest checkpoint, or fresh ones."""
+  meta = checkpoints.latest_meta()
+  if meta is None:
+    progress = Progress()
+    progress.start_phase(0, phases[0].config)
+    return progress, loop.make_state(params, batch_stats, phases[0].tx, mesh)
+  progress = Progress.from_json(meta)
+  target = loop.make_state(params, batch_stats, phases[progress.phase_index].tx, mesh)
+  state = checkpoints.restore_state(checkpoints.latest, target, parallel.replicated(mesh))
+  logging.info('Resumed from epoch %d (phase %s, epoch %d of it).', progress.global_epoch,
+               phases[progress.phase_index].name, progress.epoch_in_phase)
+  return progress, state
+
+
+def _run_phases(config, phases, state, progress, sources, graphdef, mesh, checkpoints,
+                writer, class_weights):
+  """Trains every remaining phase, checkpointing after each epoch."""
+  eval_fn = steps.jit_eval_step(graphdef, mesh)
+  total_epochs = sum(p.config.epochs for p in phases)
+  for index in range(progress.phase_index, len(phases)):
+    phase = phases[index]
+    if index != progress.phase_index:
+      progress.start_phase(index, phase.config)
+      state = loop.make_state(state.params, state.batch_stats, phase.tx, mesh, int(state.step))
+    logging.info('Phase %s: %d trainable parameters, unfrozen blocks: %s', phase.name,
+                 phase.trainable_params, ', '.join(phase.unfrozen_blocks) or 'none')
+    step_fn = steps.jit_train_step(steps.StepConfig(
+        graphdef, phase.frozen_blocks, config.seed, config.train.loss, class_weights),
+        phase.tx, mesh)
+    while not progress.phase_finished(phase.config):
+      start = time.perf_counter()
+      state, train_metrics, images_per_second, _ = loop.train_epoch(
+          step_fn, state, sources['train'], data_config=config.data, seed=config.seed,
+          epoch=progress.global_epoch, lr_scale=progress.lr_scale, mesh=mesh,
+          description=f'{phase.name} {progress.epoch_in_phase + 1}/{phase.config.epochs}')
+      val_probs = loop.predict_probs(eval_fn, state.params, state.batch_stats, sources['val'],
+                                     batch_size=config.data.eval_batch_size, mesh=mesh)
+      val_metrics = metrics_lib.classification_metrics(sources['val'].labels, val_probs)
+      lr_scale = progress.lr_scale
+      improved = progress.end_epoch(phase.config, val_metrics)
+      seconds = time.perf_counter() - start
+      progress.phase_seconds[phase.name] = progress.phase_seconds.get(phase.name, 0.0) + seconds
+      progress.history.append({
+          'phase': phase.name, 'epoch': progress.global_epoch,
+          'epoch_in_phase': progress.epoch_in_phase, 'phase_epochs': phase.config.epochs,
+          'lr_scale': lr_scale, 'images_per_second': images_per_second,
+          'seconds': seconds, **{f'train_{k}': v for k, v in train_metrics.items()},
+          **{f'val_{k}': v for k, v in val_metrics.items()}})
+      if improved:  # best before latest: a kill in between re-runs an identical epoch
+        checkpoints.save(checkpoints.best, progress.global_epoch,
+                         {'params': state.params, 'batch_stats': state.batch_stats},
+                         {'epoch': progress.global_epoch, 'val_auc': progress.best_val_auc})
+      checkpoints.save(checkpoints.latest, progress.global_epoch, state, progress.to_json())
+      elapsed = sum(progress.phase_seconds.values())
+      remaining = total_epochs - progress.global_epoch  # upper bound (early stopping)
+      writer.write_epoch(progress.history, elapsed / progress.global_epoch * remaining)
+  return state, progress
+
+
+def _build(config, workdir: pathlib.Path):
+  """Data, model and phases for a run (deterministic from the config)."""
+  validate_config(config)
+  data = datasets.build_datasets(config.data, seed=config.seed)
+  workdir_lib.write_json(workdir / 'data_report.json', data.report)
+  workdir_lib.write_json(workdir / 'preprocess.json', preprocess.PreprocessConfig.from_config(
+      config.data.preprocess).to_dict())
+  model = models.create_classifier(config.model, in_channels=1, seed=config.seed)
+  graphdef, params, batch_stats = steps.split_model(model)
+  phases = loop.resolve_phases(config, params, model.block_names)
+  return data, graphdef, params, batch_stats, phases
+
+
+def _score_split(name, probs, patch_set, class_names, workdir) -> dict:
+  labels = datasets.labels_of(patch_set)
+  if jax.process_index() == 0:
+    predictions.write_predictions(workdir / f'predictions_{name}.csv', patch_set.records,
+                                  labels, probs, list(class_names))
+  return {**metrics_lib.classification_metrics(labels, probs),
+          'confusion': metrics_lib.confusion(labels, probs, list(class_names))}
+
+
+def evaluate_best(config, workdir, data, graphdef, params, batch_stats, phases,
+                  progress: Progress, mesh, checkpoints) -> dict:
+  """Scores val and test with the best checkpoint; writes predictions and summary."""
+  best = checkpoints.restore_state(checkpoints.best,
+                                   {'params': params, 'batch_stats': batch_stats},
+                                   parallel.replicated(mesh))
+  eval_fn = steps.jit_eval_step(graphdef, mesh)
+  sources = _sources(data)
+  results = {}
+  for name in ('val', 'test'):
+    probs = loop.predict_probs(eval_fn, best['params'], best['batch_stats'], sources[name],
+                               batch_size=config.data.eval_batch_size, mesh=mesh)
+    results[name] = _score_split(name, probs, getattr(data, name), data.class_names, workdir)
+  summary = {
+      'strategy': config.strategy, 'backbone': config.model.backbone,
+      'weights': config.model.pretrained or 'random',
+      'best_epoch': progress.best_epoch, 'best_val_auc': progress.best_val_auc,
+      'epochs_run': progress.global_epoch, 'train_seconds': sum(progress.phase_seconds.values()),
+      'phases': [{'name': p.name, 'seconds': progress.phase_seconds.get(p.name, 0.0),
+                  'epochs': sum(1 for row in progress.history if row['phase'] == p.name),
+                  'max_epochs': p.config.epochs, 'trainable_params': p.trainable_params,
+                  'unfreeze': p.config.unfreeze, 'unfrozen_blocks': list(p.unfrozen_blocks)}
+                 for p in phases],
+      'val': results['val'], 'test': results['test'],
+  }
+  workdir_lib.write_json(workdir / 'summary.json', summary)
+  logging.info('Best epoch %d: val AUC %.4f; test AUC %.4f accuracy %.4f', progress.best_epoch,
+               progress.best_val_auc, results['test']['auc'], results['test']['accuracy'])
+  return summary
+
+
+def train_and_evaluate(config, workdir: str | pathlib.Path) -> dict:
+  """Runs (or resumes) the configured phases, then evaluates the best checkpoint."""
+  workdir = workdir_lib.prepare(workdir, config)
+  data, graphdef, params, batch_stats, phases = _build(config, workdir)
+  if not config.model.pretrained:
+    logging.info('Backbone %s starts from random initialisation (no pretrained weights: '
+                 'set config.model.pretrained=FILE to use a weights file).',
+                 config.model.backbone)
+  mesh = parallel.create_mesh()
+  checkpoints = checkpoint.RunCheckpoints(workdir, keep_latest=config.train.keep_checkpoints)
+  writer = metric_writer.MetricWriter(workdir)
+  try:
+    progress, state = _resume(checkpoints, phases, params, batch_stats, mesh)
+    class_weights = class_weights_for(config, datasets.labels_of(data.train))
+    with mesh:
+      state, progress = _run_phases(config, phases, state, progress, _sources(data), graphdef,
+                                    mesh, checkpoints, writer, class_weights)
+      return evaluate_best(config, workdir, data, graphdef, params, batch_stats, phases,
+                           progress, mesh, checkpoints)
+  finally:
+    writer.close()
+    checkpoints.close()
+
+
+def evaluate(config, workdir: str | pathlib.Path) -> dict:
+  """Re-scores a finished run from its best checkpoint (``--mode=evaluate``)."""
+  workdir = pathlib.Path(workdir)
+  checkpoints = checkpoint.RunCheckpoints(workdir)
+  try:
+    meta = checkpoints.latest_meta()
+    if meta is None or checkpoints.best.latest_step() is None:
+      raise ValueError(f'{workdir} holds no finished checkpoint; train it first with '
+                       '--mode=train.')
+    workdir_lib.prepare(workdir, config)
+    data, graphdef, params, batch_stats, phases = _build(config, workdir)
+    return evaluate_best(config, workdir, data, graphdef, params, batch_stats, phases,
+                         Progress.from_json(meta), parallel.create_mesh(), checkpoints)
+  finally:
+    checkpoints.close()

@@ -1,0 +1,59 @@
+"""Orbax checkpoints of a run: ``latest`` to resume, ``best`` by validation AUC.
+
+A checkpoint holds two items: ``state`` (parameters, BatchNorm statistics,
+optimizer state, step) and ``meta`` (JSON: phase, epoch, early-stopping and
+plateau state, data position, metric history). ``meta`` is read first because
+the optimizer state's structure depends on the phase it belongs to.
+"""
+
+import pathlib
+
+import jax
+import orbax.checkpoint as ocp
+
+
+def _manager(directory: pathlib.Path, max_to_keep: int) -> ocp.CheckpointManager:
+  options = ocp.CheckpointManagerOptions(max_to_keep=max_to_keep, create=True,
+                                         enable_async_checkpointing=False)
+  return ocp.CheckpointManager(directory.absolute(), options=options)
+
+
+class RunCheckpoints:
+  """The ``checkpoints/latest`` and ``checkpoints/best`` managers of a workdir."""
+
+  def __init__(self, workdir: str | pathlib.Path, *, keep_latest: int = 2):
+    root = pathlib.Path(workdir) / 'checkpoints'
+    self.latest = _manager(root / 'latest', keep_latest)
+    self.best = _manager(root / 'best', 1)
+
+  def save(self, manager: ocp.CheckpointManager, step: int, state, meta: dict) -> None:
+    manager.save(step, args=ocp.args.Composite(state=ocp.args.StandardSave(state),
+                                               meta=ocp.args.JsonSave(meta)))
+    manager.wait_until_finished()
+
+  def latest_meta(self) -> dict | None:
+    """The newest ``meta`` item, or None when the run has no checkpoint yet."""
+    return self.read_meta(self.latest)
+
+  @staticmethod
+  def read_meta(manager: ocp.CheckpointManager) -> dict | None:
+    step = manager.latest_step()
+    if step is None:
+      return None
+    return manager.restore(step, args=ocp.args.Composite(meta=ocp.args.JsonRestore()))['meta']
+
+  @staticmethod
+  def restore_state(manager: ocp.CheckpointManager, target, sharding):
+    """Restores ``state`` with the structure and dtypes of ``target`` on ``sharding``.
+
+    Only shapes and dtypes of ``target`` are read, so it may hold donated arrays.
+    """
+    abstract = jax.tree.map(
+        lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=sharding), target)
+    step = manager.latest_step()
+    return manager.restore(step, args=ocp.args.Composite(
+        state=ocp.args.StandardRestore(abstract)))['state']
+
+  def close(self) -> None:
+    self.latest.close()
+    self.best.close()

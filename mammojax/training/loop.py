@@ -1,0 +1,88 @@
+"""The phase loop: epochs of jitted steps, validation, checkpoints, counters.
+
+Resume order (big_vision style), decided in ``mammojax.train``: an existing
+checkpoint in the workdir → pretrained weights → random initialisation.
+"""
+
+import dataclasses
+import sys
+import time
+
+import jax
+import numpy as np
+import tqdm
+
+from mammojax.data import pipeline
+from mammojax.evaluation import metrics as metrics_lib
+from mammojax.training import optim, parallel, steps
+
+
+@dataclasses.dataclass(frozen=True)
+class Phase:
+  """A resolved phase: its config, freeze boundary, labels and optimizer."""
+  name: str
+  config: object
+  frozen_blocks: int
+  trainable_params: int
+  unfrozen_blocks: tuple[str, ...]
+  tx: object
+
+
+def resolve_phases(config, params, block_names) -> list[Phase]:
+  """Checks every phase up front, so a bad phase 3 fails before phase 1 runs."""
+  names = [n.strip() for n in config.schedule.split(',') if n.strip()]
+  if not names:
+    raise ValueError('config.schedule names no phase; e.g. --config.schedule=warmup,finetune.')
+  phases = []
+  for name in names:
+    if name not in config.phases:
+      raise ValueError(f'Unknown phase {name!r} in config.schedule; valid choices: '
+                       f'{sorted(config.phases)}.')
+    phase = config.phases[name]
+    frozen = optim.frozen_blocks_for(phase.unfreeze, block_names, config.model.backbone)
+    labels = optim.parameter_labels(params, frozen)
+    phases.append(Phase(name, phase, frozen, optim.count_trainable(params, labels),
+                        tuple(block_names[frozen:]), optim.make_optimizer(phase, labels)))
+  return phases
+
+
+def predict_probs(eval_fn, params, batch_stats, source: pipeline.ArraySource, *,
+                  batch_size: int, mesh) -> np.ndarray:
+  """Class probabilities for every example of ``source``, in order."""
+  batches = pipeline.eval_batches(source, global_batch_size=batch_size,
+                                  process_index=jax.process_index(),
+                                  process_count=jax.process_count())
+  outputs = [eval_fn(params, batch_stats, parallel.put_batch(b, mesh)) for b in batches]
+  return np.concatenate([parallel.gather(o) for o in outputs])[:len(source)]
+
+
+def train_epoch(step_fn, state, source, *, data_config, seed: int, epoch: int,
+                lr_scale: float, mesh, description: str):
+  """One epoch of training; returns the state and the epoch's train metrics."""
+  batches = pipeline.train_batches(
+      source, global_batch_size=data_config.batch_size, seed=seed, epoch=epoch,
+      augmentation=data_config.augmentation, process_index=jax.process_index(),
+      process_count=jax.process_count())
+  scale = jax.device_put(np.float32(lr_scale), parallel.replicated(mesh))
+  losses, probs, labels = [], [], []
+  start = time.perf_counter()
+  show_bar = sys.stderr.isatty() and jax.process_index() == 0
+  for batch in tqdm.tqdm(batches, desc=description, leave=False, disable=not show_bar):
+    state, out = step_fn(state, parallel.put_batch(batch, mesh), scale)
+    losses.append(out['loss'])
+    probs.append(out['probs'])
+    labels.append(out['labels'])
+  jax.block_until_ready(state)
+  seconds = time.perf_counter() - start
+  # Train metrics on the augmented, dropout-on predictions seen by each step.
+  all_probs = np.concatenate([parallel.gather(p) for p in probs])
+  all_labels = np.concatenate([parallel.gather(l) for l in labels])
+  metrics = metrics_lib.classification_metrics(all_labels, all_probs)
+  metrics['loss'] = float(np.mean([float(l) for l in losses]))
+  return state, metrics, len(all_labels) / seconds, seconds
+
+
+def make_state(params, batch_stats, tx, mesh, step: int = 0) -> steps.TrainState:
+  state = steps.TrainState(params=params, batch_stats=batch_stats,
+                           opt_state=tx.init(params), step=np.int32(step))
+  return parallel.put_replicated(state, mesh)

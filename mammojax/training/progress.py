@@ -1,0 +1,84 @@
+"""Where a run stands: phase, epoch, early stopping, plateau, history.
+
+All of it is JSON and goes into every checkpoint's ``meta`` item, so a resumed
+run continues with the same early-stopping counters, learning-rate scale, data
+position and metric history as if it had never stopped.
+"""
+
+import dataclasses
+import math
+
+from flax.training import early_stopping
+import jax.numpy as jnp
+import optax
+
+
+def new_plateau(phase) -> optax.GradientTransformationExtraArgs:
+  """optax's reduce-on-plateau, stepped once per epoch on the validation loss."""
+  patience = phase.plateau_patience or 10**9  # 0 means never reduce
+  return optax.contrib.reduce_on_plateau(factor=phase.plateau_factor, patience=patience,
+                                         accumulation_size=1)
+
+
+@dataclasses.dataclass
+class Progress:
+  """Counters of a run. ``global_epoch`` counts finished epochs over all phases."""
+  phase_index: int = 0
+  epoch_in_phase: int = 0
+  global_epoch: int = 0
+  stopped_early: bool = False
+  early_stopping: dict = dataclasses.field(default_factory=dict)
+  plateau: dict = dataclasses.field(default_factory=dict)
+  best_val_auc: float = -math.inf
+  best_epoch: int = -1
+  history: list = dataclasses.field(default_factory=list)
+  phase_seconds: dict = dataclasses.field(default_factory=dict)
+
+  def to_json(self) -> dict:
+    return dataclasses.asdict(self)
+
+  @classmethod
+  def from_json(cls, value: dict) -> 'Progress':
+    return cls(**value)
+
+  def start_phase(self, index: int, phase) -> None:
+    """Resets the per-phase counters for phase ``index``."""
+    self.phase_index, self.epoch_in_phase, self.stopped_early = index, 0, False
+    stopper = early_stopping.EarlyStopping(patience=phase.early_stopping_patience or 10**9)
+    self.early_stopping = {'best_metric': float(stopper.best_metric),
+                           'patience_count': stopper.patience_count}
+    state = new_plateau(phase).init({})
+    self.plateau = {k: float(v) for k, v in state._asdict().items()}
+
+  def phase_finished(self, phase) -> bool:
+    return self.stopped_early or self.epoch_in_phase >= phase.epochs
+
+  @property
+  def lr_scale(self) -> float:
+    return self.plateau.get('scale', 1.0)
+
+  def end_epoch(self, phase, val_metrics: dict) -> bool:
+    """Updates early stopping (on val AUC) and plateau (on val loss).
+
+    Returns True when the validation AUC is the best of the run so far.
+    """
+    self.epoch_in_phase += 1
+    self.global_epoch += 1
+    auc = val_metrics['auc']
+    auc = -1.0 if math.isnan(auc) else auc  # one-class validation: no signal
+    stopper = early_stopping.EarlyStopping(
+        patience=phase.early_stopping_patience or 10**9, **self.early_stopping)
+    stopper = stopper.update(-auc)
+    self.early_stopping = {'best_metric': float(stopper.best_metric),
+                           'patience_count': int(stopper.patience_count)}
+    self.stopped_early = bool(stopper.should_stop)
+    plateau = new_plateau(phase)
+    state = type(plateau.init({}))(**{k: jnp.asarray(v, dtype=jnp.asarray(d).dtype)
+                                       for (k, v), d in zip(self.plateau.items(),
+                                                            plateau.init({}))})
+    _, state = plateau.update({}, state, value=val_metrics['loss'])
+    self.plateau = {k: float(v) for k, v in state._asdict().items()}
+    improved = auc > self.best_val_auc
+    if improved:
+      self.best_val_auc, self.best_epoch = auc, self.global_epoch
+    return improved
