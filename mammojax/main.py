@@ -4,6 +4,7 @@ Modes: train (default; resumes when the workdir holds the same run), evaluate
 (re-score a finished run), predict (score a folder of images).
 """
 
+import logging as std_logging
 import os
 import sys
 
@@ -28,7 +29,7 @@ class _QuietLibraries:
   """Drops INFO chatter of Orbax (dozens of lines per save); warnings pass."""
 
   def filter(self, record) -> bool:
-    return record.levelno >= logging.WARNING or '/orbax/' not in record.pathname
+    return record.levelno >= std_logging.WARNING or '/orbax/' not in record.pathname
 
 
 def _setup_runtime() -> None:

@@ -57,7 +57,7 @@ CALC_COLUMNS = (
 _REFERENCE_SIZE = (384, 304)
 _MIN_SIZE = (96, 80)
 # Share of lesions drawn with the look of the other class (see module doc).
-_HARD_FRACTION = 0.2
+_HARD_FRACTION = 0.17
 _BENIGN_WITHOUT_CALLBACK_FRACTION = 0.25
 _MARKER_PROBABILITY = 0.35
 
@@ -353,7 +353,7 @@ def sample_mass(rng: np.random.Generator, malignant: bool, scale: float) -> Lesi
         radius *= 0.6  # a small dense centre; the spicules carry the finding
     outline = _mass_outline(rng, shape, margins, radius)
     spicules = _spicules(rng, outline, margins, shape, hard, scale)
-    contrast = rng.uniform(0.05, 0.2) if not malignant else rng.uniform(0.06, 0.22)
+    contrast = rng.uniform(0.06, 0.2) if not malignant else rng.uniform(0.07, 0.22)
     if margins == "OBSCURED":
         contrast *= 0.75
     pathology = _pathology(rng, malignant)
