@@ -113,17 +113,22 @@ def _run_phases(config, phases, state, progress, sources, graphdef, mesh, checkp
   return state, progress
 
 
-def _build(config, workdir: pathlib.Path):
-  """Data, model and phases for a run (deterministic from the config)."""
+def _build(config, workdir):
+  """Checks the config, builds model and phases, then claims the workdir and data.
+
+  Everything that can reject the config runs before the workdir is touched, so
+  a typo never leaves a half-made run behind.
+  """
   validate_config(config)
+  model = models.create_classifier(config.model, in_channels=1, seed=config.seed)
+  graphdef, params, batch_stats = steps.split_model(model)
+  phases = loop.resolve_phases(config, params, model.block_names)
+  workdir = workdir_lib.prepare(workdir, config)
   data = datasets.build_datasets(config.data, seed=config.seed)
   workdir_lib.write_json(workdir / 'data_report.json', data.report)
   workdir_lib.write_json(workdir / 'preprocess.json', preprocess.PreprocessConfig.from_config(
       config.data.preprocess).to_dict())
-  model = models.create_classifier(config.model, in_channels=1, seed=config.seed)
-  graphdef, params, batch_stats = steps.split_model(model)
-  phases = loop.resolve_phases(config, params, model.block_names)
-  return data, graphdef, params, batch_stats, phases
+  return workdir, data, graphdef, params, batch_stats, phases
 
 
 def _score_split(name, probs, patch_set, class_names, workdir) -> dict:
@@ -168,8 +173,7 @@ def evaluate_best(config, workdir, data, graphdef, params, batch_stats, phases,
 
 def train_and_evaluate(config, workdir: str | pathlib.Path) -> dict:
   """Runs (or resumes) the configured phases, then evaluates the best checkpoint."""
-  workdir = workdir_lib.prepare(workdir, config)
-  data, graphdef, params, batch_stats, phases = _build(config, workdir)
+  workdir, data, graphdef, params, batch_stats, phases = _build(config, workdir)
   if not config.model.pretrained:
     logging.info('Backbone %s starts from random initialisation (no pretrained weights: '
                  'set config.model.pretrained=FILE to use a weights file).',
@@ -199,8 +203,7 @@ def evaluate(config, workdir: str | pathlib.Path) -> dict:
     if meta is None or checkpoints.best.latest_step() is None:
       raise ValueError(f'{workdir} holds no finished checkpoint; train it first with '
                        '--mode=train.')
-    workdir_lib.prepare(workdir, config)
-    data, graphdef, params, batch_stats, phases = _build(config, workdir)
+    workdir, data, graphdef, params, batch_stats, phases = _build(config, workdir)
     return evaluate_best(config, workdir, data, graphdef, params, batch_stats, phases,
                          Progress.from_json(meta), parallel.create_mesh(), checkpoints)
   finally:

@@ -20,7 +20,8 @@ def create_classifier(model_config, *, in_channels: int, seed: int) -> Classifie
     raise ValueError(f'Unknown backbone {model_config.backbone!r}; valid choices: '
                      f'{sorted(BACKBONES)}. Set --config.model.backbone=NAME.')
   rngs = nnx.Rngs(params=seed)
-  backbone = BACKBONES[model_config.backbone](in_channels=in_channels, rngs=rngs)
+  backbone = BACKBONES[model_config.backbone](
+      in_channels=in_channels, batchnorm_momentum=model_config.batchnorm_momentum, rngs=rngs)
   head = heads.Head(backbone.out_features, model_config.num_classes,
                     num_hidden=model_config.head_hidden_layers,
                     dropout=model_config.dropout, pooling=model_config.pooling,

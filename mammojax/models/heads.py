@@ -12,7 +12,7 @@ POOLINGS = ('avg', 'max')
 def rule_of_thumb_width(previous_width: int) -> int:
   """Square root of the previous width, rounded to the nearest power of two.
 
-  The rule from the researchers' notes: 2048 → 32, 1024 → 32, 128 → 16.
+  The rule from the researchers' notes: 2048 → 32, 1024 → 32, 128 → 8.
   Ties go to the larger power.
   """
   root = math.sqrt(previous_width)

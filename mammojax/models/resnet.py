@@ -6,6 +6,7 @@ for layer. Blocks are named as in Keras: ``stem, conv2_block1 ... conv5_block3``
 """
 
 from collections.abc import Sequence
+import functools
 
 from flax import nnx
 import jax
@@ -20,18 +21,18 @@ STAGE_DEPTHS = {
 }
 
 
-def _conv_bn(in_features, out_features, kernel_size, *, rngs, strides=1,
+def _conv_bn(in_features, out_features, kernel_size, *, rngs, momentum, strides=1,
              padding='SAME'):
   return layers.ConvBN(in_features, out_features, kernel_size, rngs=rngs,
                        strides=strides, padding=padding, use_bias=True,
-                       epsilon=_KERAS_BN_EPSILON)
+                       epsilon=_KERAS_BN_EPSILON, momentum=momentum)
 
 
 class Stem(nnx.Module):
   """7x7/2 conv, BN, ReLU, 3x3/2 max pool (Keras ``conv1`` + ``pool1``)."""
 
-  def __init__(self, in_channels: int, *, rngs: nnx.Rngs):
-    self.conv1 = _conv_bn(in_channels, 64, 7, rngs=rngs, strides=2,
+  def __init__(self, in_channels: int, *, momentum: float, rngs: nnx.Rngs):
+    self.conv1 = _conv_bn(in_channels, 64, 7, rngs=rngs, momentum=momentum, strides=2,
                           padding=((3, 3), (3, 3)))
 
   def __call__(self, x: jax.Array, *, train: bool) -> jax.Array:
@@ -43,13 +44,14 @@ class Bottleneck(nnx.Module):
   """1x1 → 3x3 → 1x1 residual block; the stride sits on the first 1x1 (Keras)."""
 
   def __init__(self, in_features: int, filters: int, *, strides: int,
-               project: bool, rngs: nnx.Rngs):
+               project: bool, momentum: float, rngs: nnx.Rngs):
     out_features = 4 * filters
-    self.shortcut = (_conv_bn(in_features, out_features, 1, rngs=rngs,
-                              strides=strides) if project else None)
-    self.conv1 = _conv_bn(in_features, filters, 1, rngs=rngs, strides=strides)
-    self.conv2 = _conv_bn(filters, filters, 3, rngs=rngs)
-    self.conv3 = _conv_bn(filters, out_features, 1, rngs=rngs)
+    conv_bn = functools.partial(_conv_bn, rngs=rngs, momentum=momentum)
+    self.shortcut = (conv_bn(in_features, out_features, 1, strides=strides)
+                     if project else None)
+    self.conv1 = conv_bn(in_features, filters, 1, strides=strides)
+    self.conv2 = conv_bn(filters, filters, 3)
+    self.conv3 = conv_bn(filters, out_features, 1)
 
   def __call__(self, x: jax.Array, *, train: bool) -> jax.Array:
     shortcut = x if self.shortcut is None else self.shortcut(x, train=train)
@@ -63,15 +65,17 @@ class ResNet(nnx.Module):
   """ResNet v1 feature extractor without its top (ImageNet layout)."""
 
   def __init__(self, *, stage_depths: Sequence[int] = STAGE_DEPTHS['resnet50'],
-               in_channels: int = 3, rngs: nnx.Rngs):
-    blocks, names = [Stem(in_channels, rngs=rngs)], ['stem']
+               in_channels: int = 3, batchnorm_momentum: float = 0.9, rngs: nnx.Rngs):
+    blocks = [Stem(in_channels, momentum=batchnorm_momentum, rngs=rngs)]
+    names = ['stem']
     in_features = 64
     for stage, depth in enumerate(stage_depths):
       filters = 64 * 2**stage
       for index in range(depth):
         strides = 2 if (index == 0 and stage > 0) else 1
         blocks.append(Bottleneck(in_features, filters, strides=strides,
-                                 project=index == 0, rngs=rngs))
+                                 project=index == 0, momentum=batchnorm_momentum,
+                                 rngs=rngs))
         names.append(f'conv{stage + 2}_block{index + 1}')
         in_features = 4 * filters
     self.blocks = nnx.List(blocks)

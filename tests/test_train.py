@@ -1,0 +1,90 @@
+"""End to end: the smoke finetune run writes every output; kill + resume is exact."""
+
+import csv
+import json
+import signal
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from tests.conftest import REPO, run_main
+
+
+def read_csv(path):
+  with open(path, newline='') as file:
+    return list(csv.DictReader(file))
+
+
+def test_smoke_run_writes_every_output(smoke_run):
+  workdir, summary = smoke_run
+  for name in ('config.json', 'preprocess.json', 'data_report.json', 'metrics.csv',
+               'predictions_val.csv', 'predictions_test.csv', 'summary.json'):
+    assert (workdir / name).is_file(), name
+  assert list((workdir / 'tensorboard').glob('events.out.tfevents.*'))
+  assert list((workdir / 'checkpoints' / 'latest').iterdir())
+  assert list((workdir / 'checkpoints' / 'best').iterdir())
+  rows = read_csv(workdir / 'metrics.csv')
+  assert [r['phase'] for r in rows] == ['warmup'] * 2 + ['finetune'] * 2 + ['unfreeze_all'] * 2
+  for column in ('train_loss', 'train_accuracy', 'train_precision', 'train_recall', 'train_f1',
+                 'train_auc', 'val_loss', 'val_auc', 'images_per_second'):
+    assert all(np.isfinite(float(r[column])) for r in rows), column
+  report = json.loads((workdir / 'data_report.json').read_text())
+  test_count = sum(report['counts']['test'].values())
+  assert len(read_csv(workdir / 'predictions_test.csv')) == test_count
+  assert [p['name'] for p in summary['phases']] == ['warmup', 'finetune', 'unfreeze_all']
+  assert summary['phases'][0]['unfrozen_blocks'] == []
+  assert summary['phases'][1]['unfrozen_blocks'] == ['block2', 'block3', 'block4']
+  assert 0 < summary['phases'][0]['trainable_params'] < summary['phases'][1]['trainable_params']
+  assert np.sum(summary['test']['confusion']['counts']) == test_count
+  assert 0.0 <= summary['test']['auc'] <= 1.0
+  assert summary['weights'] == 'random'
+
+
+def test_rerun_of_finished_run_gives_same_summary(smoke_run):
+  workdir, summary = smoke_run
+  result = run_main('--config=configs/finetune.py:smoke', f'--workdir={workdir}')
+  assert result.returncode == 0, result.stderr[-3000:]
+  again = json.loads((workdir / 'summary.json').read_text())
+  assert again['test'] == summary['test']
+  assert len(read_csv(workdir / 'metrics.csv')) == 6
+
+
+def test_evaluate_mode_rescores_the_run(smoke_run):
+  workdir, summary = smoke_run
+  result = run_main('--config=configs/finetune.py:smoke', f'--workdir={workdir}',
+                    '--mode=evaluate')
+  assert result.returncode == 0, result.stderr[-3000:]
+  assert json.loads((workdir / 'summary.json').read_text())['test'] == summary['test']
+
+
+def _kill_during_finetune(workdir) -> None:
+  """Starts the smoke run and SIGKILLs it after the first fine-tuning epoch."""
+  process = subprocess.Popen(
+      [sys.executable, '-m', 'mammojax.main', '--config=configs/finetune.py:smoke',
+       f'--workdir={workdir}'], cwd=REPO, stderr=subprocess.PIPE, text=True)
+  for line in process.stderr:
+    if 'phase finetune epoch 1/2' in line:
+      process.send_signal(signal.SIGKILL)
+      break
+  process.wait(timeout=60)
+  assert process.returncode == -signal.SIGKILL, 'the run ended before it could be killed'
+
+
+def test_sigkill_during_finetune_then_resume_is_exact(smoke_run, tmp_path):
+  workdir, reference = smoke_run
+  _kill_during_finetune(tmp_path)
+  assert not (tmp_path / 'summary.json').exists()
+  result = run_main('--config=configs/finetune.py:smoke', f'--workdir={tmp_path}')
+  assert result.returncode == 0, result.stderr[-3000:]
+  assert 'Resumed from epoch 3' in result.stderr
+  resumed = json.loads((tmp_path / 'summary.json').read_text())
+  for key in ('auc', 'accuracy', 'loss', 'f1'):
+    assert resumed['test'][key] == pytest.approx(reference['test'][key], abs=1e-6), key
+  ours = np.array([[float(v) for k, v in r.items() if k.startswith('prob_')]
+                   for r in read_csv(tmp_path / 'predictions_test.csv')])
+  theirs = np.array([[float(v) for k, v in r.items() if k.startswith('prob_')]
+                     for r in read_csv(workdir / 'predictions_test.csv')])
+  np.testing.assert_allclose(ours, theirs, atol=1e-6)
+  assert len(read_csv(tmp_path / 'metrics.csv')) == 6
