@@ -48,7 +48,7 @@ def base_config() -> ml_collections.ConfigDict:
   config.data.source = 'synthetic'  # 'synthetic' or 'cbis_ddsm'
   config.data.root = ''  # dataset folder; for 'synthetic', where it is written
   config.data.cache_dir = ''  # preprocessed patches; '' = ~/.cache/mammojax/patches
-  config.data.synthetic_patients = 160
+  config.data.synthetic_patients = 320
   config.data.synthetic_seed = 0
   config.data.abnormality_types = 'mass,calcification'
   config.data.val_fraction = 0.2

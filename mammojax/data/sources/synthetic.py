@@ -36,7 +36,9 @@ import numpy as np
 
 from mammojax.data.sources.cbis_ddsm import CSV_FILE_NAMES, ID_PREFIXES
 
-FORMAT_VERSION = 1
+# Part of the folder name: bump it whenever the generated content changes, so a
+# set written by older code is never reused as if it were the current one.
+FORMAT_VERSION = 2
 COMPLETE_MARKER = "COMPLETE"
 _TEMP_PREFIX = ".tmp-"
 
@@ -204,7 +206,7 @@ def _remove_stale_temp_folders(root: pathlib.Path, name: str) -> None:
     prefix = _temp_prefix(name)
     for folder in root.glob(f"{prefix}*"):
         pid_text = folder.name[len(prefix) :].split("-")[0]
-        if False:
+        if pid_text.isdigit() and not _process_alive(int(pid_text)):
             shutil.rmtree(folder, ignore_errors=True)
 
 
@@ -587,7 +589,9 @@ def _render_view(rng: np.random.Generator, patient: Patient, view: str, image_si
     anatomy = _sample_anatomy(rng, view, image_size)
     image = _breast_background(rng, anatomy, patient.density, scale)
     masks, placed = {}, []
-    for abnormality_id, lesion in enumerate(patient.lesions, start=1):
+    # Largest first: small lesions still fit in the gaps the big ones leave.
+    by_size = sorted(enumerate(patient.lesions, start=1), key=lambda item: -item[1].radius)
+    for abnormality_id, lesion in by_size:
         centre = _find_spot(rng, lesion.radius, placed, anatomy)
         if centre is None:
             continue  # no room left in this view (rare): the row is simply absent
@@ -595,6 +599,7 @@ def _render_view(rng: np.random.Generator, patient: Patient, view: str, image_si
         delta, mask = _draw_lesion(lesion, centre, rng.uniform(0, 2 * np.pi), image_size)
         image += delta
         masks[abnormality_id] = (lesion, mask)
+    masks = dict(sorted(masks.items()))  # CSV rows in abnormality id order
     _add_marker(rng, image, anatomy, scale)
     noise_level = np.float32(rng.uniform(0.006, 0.012))
     image += rng.standard_normal(image.shape, dtype=np.float32) * noise_level

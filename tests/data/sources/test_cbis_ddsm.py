@@ -136,6 +136,7 @@ def test_stray_whitespace_and_newlines_are_stripped(tmp_path):
     write_files_of(tmp_path, clean)
     messy = [f"  {cell}\n" if isinstance(cell, str) else cell for cell in clean]
     messy[-1] = clean[-1] + "\n"  # as in the real CSV: a newline inside the quoted cell
+    messy[-3] = clean[-3].replace("/full/", "/full/\r\n")  # even mid-path
     messy[9] = " MALIGNANT \r\n"
     write_csv(tmp_path / MASS_TRAIN_CSV, HEADER, [messy])
     assert '\n"' in (tmp_path / MASS_TRAIN_CSV).read_text()  # the cell really is multi-line

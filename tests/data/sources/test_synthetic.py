@@ -64,7 +64,7 @@ def test_generation_is_byte_identical(tmp_path, dataset):
 
 
 def test_folder_name_encodes_parameters(dataset):
-    assert dataset.name == "synthetic_cbis_ddsm_v1_p12_s3_192x152"
+    assert dataset.name == "synthetic_cbis_ddsm_v2_p12_s3_192x152"
     assert synthetic.is_complete(dataset)
 
 
@@ -86,7 +86,8 @@ def test_paths_follow_the_cbis_ddsm_pattern(dataset):
     for row in read_rows(dataset):
         prefix = row["image file path"].split("_P_")[0]
         assert prefix in {"Mass-Training", "Mass-Test", "Calc-Training", "Calc-Test"}
-        image_key = f"{prefix}_{row['patient_id']}_{row['left or right breast']}_{row['image view']}"
+        side, view = row["left or right breast"], row["image view"]
+        image_key = f"{prefix}_{row['patient_id']}_{side}_{view}"
         assert row["image file path"] == f"{image_key}/full/000000.png"
         roi = f"{image_key}_{row['abnormality id']}/roi"
         assert row["cropped image file path"] == f"{roi}/000000.png"
