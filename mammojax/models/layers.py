@@ -15,12 +15,13 @@ class ConvBN(nnx.Module):
 
   def __init__(self, in_features: int, out_features: int, kernel_size: int, *,
                rngs: nnx.Rngs, strides: int = 1, padding='SAME',
-               use_bias: bool = False, epsilon: float = 1e-3, momentum: float = 0.9):
+               use_bias: bool = False, epsilon: float = 1e-3, momentum: float = 0.9,
+               use_scale: bool = True):
     self.conv = nnx.Conv(in_features, out_features, (kernel_size, kernel_size),
                          strides=(strides, strides), padding=padding,
                          use_bias=use_bias, rngs=rngs)
     self.bn = nnx.BatchNorm(out_features, momentum=momentum, epsilon=epsilon,
-                            rngs=rngs)
+                            use_scale=use_scale, rngs=rngs)
 
   def __call__(self, x: jax.Array, *, train: bool) -> jax.Array:
     return self.bn(self.conv(x), use_running_average=not train)

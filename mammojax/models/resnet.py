@@ -53,6 +53,18 @@ class Bottleneck(nnx.Module):
     self.conv2 = conv_bn(filters, filters, 3)
     self.conv3 = conv_bn(filters, out_features, 1)
 
+  def keras_layers(self, prefix: str) -> list[tuple[str, nnx.Module]]:
+    """Keras' order inside a block: 1, 2, then the shortcut conv, 3, their BNs."""
+    convs = [('1', self.conv1), ('2', self.conv2)]
+    layers_ = [item for index, unit in convs
+               for item in ((f'{prefix}_{index}_conv', unit.conv),
+                            (f'{prefix}_{index}_bn', unit.bn))]
+    if self.shortcut is None:
+      return layers_ + [(f'{prefix}_3_conv', self.conv3.conv), (f'{prefix}_3_bn', self.conv3.bn)]
+    return layers_ + [(f'{prefix}_0_conv', self.shortcut.conv),
+                      (f'{prefix}_3_conv', self.conv3.conv),
+                      (f'{prefix}_0_bn', self.shortcut.bn), (f'{prefix}_3_bn', self.conv3.bn)]
+
   def __call__(self, x: jax.Array, *, train: bool) -> jax.Array:
     shortcut = x if self.shortcut is None else self.shortcut(x, train=train)
     y = nnx.relu(self.conv1(x, train=train))
@@ -81,6 +93,14 @@ class ResNet(nnx.Module):
     self.blocks = nnx.List(blocks)
     self.block_names = tuple(names)
     self.out_features = in_features
+
+  def keras_layers(self) -> list[tuple[str, nnx.Module]]:
+    """(Keras layer name, module) for every weighted layer, in Keras' order."""
+    stem = self.blocks[0].conv1
+    pairs = [('conv1_conv', stem.conv), ('conv1_bn', stem.bn)]
+    for name, block in zip(self.block_names[1:], list(self.blocks)[1:]):
+      pairs += block.keras_layers(name)
+    return pairs
 
   def __call__(self, x: jax.Array, *, train: bool, frozen_blocks: int = 0) -> jax.Array:
     """Runs the blocks; the first ``frozen_blocks`` use BatchNorm running stats."""
