@@ -62,7 +62,9 @@ def base_config() -> ml_collections.ConfigDict:
 
   config.model = ml_collections.ConfigDict()
   config.model.backbone = 'small_cnn'
-  config.model.pretrained = ''  # a weights file; '' = random initialisation
+  config.model.pretrained = ''  # a Keras weights file (*.h5); '' = random initialisation
+  config.model.grayscale = 'repeat'  # pretrained: gray → RGB ('repeat') or sum 1st conv ('sum')
+  config.model.input_preprocessing = 'auto'  # auto: the weights' own (caffe/tf/torch) if pretrained
   config.model.num_classes = 2
   config.model.head_hidden_layers = 1
   config.model.dropout = 0.5

@@ -45,7 +45,7 @@ def predict_folder(config, workdir: str | pathlib.Path, input_dir: str | pathlib
       kept.append(path)
     except ValueError as error:
       logging.warning('Skipping %s: %s', path, error)
-  model = models.create_classifier(config.model, in_channels=1, seed=config.seed)
+  model = models.create_classifier(config.model, seed=config.seed, load_pretrained=False)
   graphdef, params, batch_stats = steps.split_model(model)
   mesh = parallel.create_mesh()
   checkpoints = checkpoint.RunCheckpoints(workdir)

@@ -16,9 +16,10 @@ from mammojax.training.progress import Progress
 
 def validate_config(config) -> None:
   """Fails fast, naming the field and the valid choices."""
-  if config.model.backbone not in models.BACKBONES:
-    raise ValueError(f'Unknown backbone {config.model.backbone!r}; valid choices: '
-                     f'{sorted(models.BACKBONES)}. Set --config.model.backbone=NAME.')
+  spec = models.check_backbone(config.model.backbone)
+  if config.data.patch_size < spec.min_size:
+    raise ValueError(f'{config.model.backbone} needs inputs of at least {spec.min_size} '
+                     f'pixels; set --config.data.patch_size={spec.min_size} or more.')
   augment.check_strategy(config.data.augmentation)
   if config.train.loss not in losses.LOSSES:
     raise ValueError(f'Unknown train.loss {config.train.loss!r}; valid choices: {losses.LOSSES}.')
@@ -26,10 +27,10 @@ def validate_config(config) -> None:
     raise ValueError(f'Unknown data.source {config.data.source!r}; valid choices: '
                      f'{datasets.SOURCES}.')
   preprocess.PreprocessConfig.from_config(config.data.preprocess)
-  if config.model.pretrained:
-    raise ValueError(f'config.model.pretrained={config.model.pretrained!r}: loading weight '
-                     'files is not available yet in this version; leave it empty to start '
-                     'from random initialisation.')
+  if models.input_mode(config.model) != 'none' and config.data.preprocess.normalize != 'none':
+    raise ValueError(f'{config.model.backbone} with pretrained weights scales its input as '
+                     f'ImageNet training did ({models.input_mode(config.model)!r}), from '
+                     'images in [0, 1]: set --config.data.preprocess.normalize=none.')
 
 
 def class_weights_for(config, train_labels: np.ndarray) -> tuple[float, ...] | None:
@@ -113,14 +114,18 @@ def _run_phases(config, phases, state, progress, sources, graphdef, mesh, checkp
   return state, progress
 
 
-def _build(config, workdir):
+def _build(config, workdir, *, load_pretrained: bool = True):
   """Checks the config, builds model and phases, then claims the workdir and data.
 
   Everything that can reject the config runs before the workdir is touched, so
   a typo never leaves a half-made run behind.
   """
   validate_config(config)
-  model = models.create_classifier(config.model, in_channels=1, seed=config.seed)
+  # Resume order: a checkpoint in the workdir wins over pretrained weights,
+  # which win over random initialisation.
+  model = models.create_classifier(
+      config.model, seed=config.seed,
+      load_pretrained=load_pretrained and not checkpoint.has_checkpoint(workdir))
   graphdef, params, batch_stats = steps.split_model(model)
   phases = loop.resolve_phases(config, params, model.block_names)
   workdir = workdir_lib.prepare(workdir, config)
@@ -203,7 +208,8 @@ def evaluate(config, workdir: str | pathlib.Path) -> dict:
     if meta is None or checkpoints.best.latest_step() is None:
       raise ValueError(f'{workdir} holds no finished checkpoint; train it first with '
                        '--mode=train.')
-    workdir, data, graphdef, params, batch_stats, phases = _build(config, workdir)
+    workdir, data, graphdef, params, batch_stats, phases = _build(config, workdir,
+                                                                  load_pretrained=False)
     return evaluate_best(config, workdir, data, graphdef, params, batch_stats, phases,
                          Progress.from_json(meta), parallel.create_mesh(), checkpoints)
   finally:

@@ -1,29 +1,77 @@
 """Model constructors by name: a plain dict, no registry magic."""
 
+import dataclasses
 import functools
+from typing import Callable
 
 from flax import nnx
 
-from mammojax.models import heads, resnet, small_cnn
+from mammojax.models import heads, imagenet_input, keras_weights, resnet, small_cnn
 from mammojax.models.classifier import Classifier
 
+GRAYSCALE_MODES = ('repeat', 'sum')
+
+
+@dataclasses.dataclass(frozen=True)
+class BackboneSpec:
+  """How to build a backbone and what its Keras ImageNet weights expect."""
+  build: Callable[..., nnx.Module]
+  imagenet_input: str  # 'caffe', 'tf' or 'torch'; '' when no Keras weights exist
+  min_size: int  # smallest input side Keras accepts for it
+
+
 BACKBONES = {
-    'small_cnn': small_cnn.SmallCNN,
-    **{name: functools.partial(resnet.ResNet, stage_depths=depths)
+    'small_cnn': BackboneSpec(small_cnn.SmallCNN, '', 16),
+    **{name: BackboneSpec(functools.partial(resnet.ResNet, stage_depths=depths), 'caffe', 32)
        for name, depths in resnet.STAGE_DEPTHS.items()},
 }
 
 
-def create_classifier(model_config, *, in_channels: int, seed: int) -> Classifier:
-  """Builds backbone + head from ``config.model`` with random initialisation."""
-  if model_config.backbone not in BACKBONES:
-    raise ValueError(f'Unknown backbone {model_config.backbone!r}; valid choices: '
-                     f'{sorted(BACKBONES)}. Set --config.model.backbone=NAME.')
+def check_backbone(name: str) -> BackboneSpec:
+  if name not in BACKBONES:
+    raise ValueError(f'Unknown backbone {name!r}; valid choices: {sorted(BACKBONES)}. '
+                     'Set --config.model.backbone=NAME.')
+  return BACKBONES[name]
+
+
+def input_mode(model_config) -> str:
+  """The on-device input scaling: the weights' own for pretrained runs, else none."""
+  if model_config.input_preprocessing != 'auto':
+    return model_config.input_preprocessing
+  if not model_config.pretrained:
+    return 'none'
+  return check_backbone(model_config.backbone).imagenet_input or 'none'
+
+
+def input_channels(model_config) -> int:
+  """3 when pretrained weights take a repeated gray image, else 1."""
+  if model_config.grayscale not in GRAYSCALE_MODES:
+    raise ValueError(f'Unknown model.grayscale {model_config.grayscale!r}; valid choices: '
+                     f'{GRAYSCALE_MODES}.')
+  return 3 if model_config.pretrained and model_config.grayscale == 'repeat' else 1
+
+
+def create_classifier(model_config, *, seed: int, load_pretrained: bool = True) -> Classifier:
+  """Backbone + head from ``config.model``.
+
+  Loads ``model.pretrained`` when set and ``load_pretrained`` (callers that
+  restore a checkpoint next skip the file: the checkpoint wins).
+  """
+  spec = check_backbone(model_config.backbone)
   rngs = nnx.Rngs(params=seed)
-  backbone = BACKBONES[model_config.backbone](
-      in_channels=in_channels, batchnorm_momentum=model_config.batchnorm_momentum, rngs=rngs)
+  channels = input_channels(model_config)
+  backbone = spec.build(in_channels=channels,
+                        batchnorm_momentum=model_config.batchnorm_momentum, rngs=rngs)
+  if model_config.pretrained and load_pretrained:
+    if not hasattr(backbone, 'keras_layers'):
+      raise ValueError(f'{model_config.backbone} has no Keras counterpart, so no weight file '
+                       f'fits it; choose one of '
+                       f'{sorted(n for n, s in BACKBONES.items() if s.imagenet_input)}.')
+    keras_weights.load_keras_weights(backbone, model_config.pretrained,
+                                     model_name=model_config.backbone)
   head = heads.Head(backbone.out_features, model_config.num_classes,
                     num_hidden=model_config.head_hidden_layers,
                     dropout=model_config.dropout, pooling=model_config.pooling,
                     rngs=rngs)
-  return Classifier(backbone, head)
+  return Classifier(backbone, head, input_mode=input_mode(model_config),
+                    input_channels=channels)

@@ -18,6 +18,12 @@ def _manager(directory: pathlib.Path, max_to_keep: int) -> ocp.CheckpointManager
   return ocp.CheckpointManager(directory.absolute(), options=options)
 
 
+def has_checkpoint(workdir: str | pathlib.Path) -> bool:
+  """Whether the workdir holds a finished ``latest`` checkpoint to resume from."""
+  latest = pathlib.Path(workdir) / 'checkpoints' / 'latest'
+  return latest.is_dir() and any(p.name.isdigit() for p in latest.iterdir())
+
+
 class RunCheckpoints:
   """The ``checkpoints/latest`` and ``checkpoints/best`` managers of a workdir."""
 

@@ -1,10 +1,9 @@
 import jax
 import jax.numpy as jnp
-import ml_collections
 import numpy as np
 import pytest
 
-from mammojax import models
+from mammojax import defaults, models
 from mammojax.models import heads
 from mammojax.training import steps
 
@@ -16,13 +15,13 @@ def test_rule_of_thumb_width(width, expected):
 
 
 def model_config(backbone, **overrides):
-  fields = dict(backbone=backbone, num_classes=2, head_hidden_layers=1, dropout=0.5,
-                pooling='avg', batchnorm_momentum=0.9)
-  return ml_collections.ConfigDict({**fields, **overrides})
+  config = defaults.base_config().model
+  config.update(dict(backbone=backbone, **overrides))
+  return config
 
 
 def test_resnet50_has_keras_blocks_and_output_shape():
-  model = models.create_classifier(model_config('resnet50'), in_channels=1, seed=0)
+  model = models.create_classifier(model_config('resnet50'), seed=0)
   assert len(model.block_names) == 17
   assert model.block_names[:3] == ('stem', 'conv2_block1', 'conv2_block2')
   assert model.block_names[-1] == 'conv5_block3'
@@ -33,12 +32,11 @@ def test_resnet50_has_keras_blocks_and_output_shape():
 
 def test_unknown_backbone_lists_valid_choices():
   with pytest.raises(ValueError, match=r"valid choices: \['resnet101'"):
-    models.create_classifier(model_config('resnet5'), in_channels=1, seed=0)
+    models.create_classifier(model_config('resnet5'), seed=0)
 
 
 def test_dropout_depends_on_key_and_is_off_in_inference():
-  model = models.create_classifier(model_config('small_cnn', dropout=0.9), in_channels=1,
-                                   seed=0)
+  model = models.create_classifier(model_config('small_cnn', dropout=0.9), seed=0)
   graphdef, params, stats = steps.split_model(model)
   images = jax.random.normal(jax.random.key(1), (4, 32, 32, 1))
   run = lambda **kw: steps.apply_model(graphdef, params, stats, images, **kw)[0]
@@ -50,7 +48,7 @@ def test_dropout_depends_on_key_and_is_off_in_inference():
 
 
 def test_frozen_blocks_keep_their_batchnorm_statistics():
-  model = models.create_classifier(model_config('small_cnn'), in_channels=1, seed=0)
+  model = models.create_classifier(model_config('small_cnn'), seed=0)
   graphdef, params, stats = steps.split_model(model)
   images = 3.0 + jax.random.normal(jax.random.key(1), (4, 32, 32, 1))
   _, new_stats = steps.apply_model(graphdef, params, stats, images, train=True,

@@ -1,7 +1,6 @@
 """Frozen parameters and statistics stay bit-identical and hold no optimizer state."""
 
 import jax
-import ml_collections
 import numpy as np
 import optax
 
@@ -10,9 +9,7 @@ from mammojax.training import optim, parallel, steps
 
 
 def build(unfreeze, optimizer='adam'):
-  model = models.create_classifier(ml_collections.ConfigDict(dict(
-      backbone='small_cnn', num_classes=2, head_hidden_layers=1, dropout=0.5,
-      pooling='avg', batchnorm_momentum=0.9)), in_channels=1, seed=0)
+  model = models.create_classifier(defaults.base_config().model, seed=0)
   graphdef, params, stats = steps.split_model(model)
   phase = defaults.phase(epochs=1, unfreeze=unfreeze, optimizer=optimizer,
                          learning_rate=1e-2, momentum=0.9, weight_decay=1e-4)
