@@ -42,6 +42,9 @@ def base_config() -> ml_collections.ConfigDict:
   config.overwrite = False  # True: delete a workdir holding another config
   config.strategy = ''  # a name for reports: scratch, feature_extraction, finetune
   config.schedule = ''  # comma-separated phase names, run in this order
+  # '' trains the network; 'svm', 'logistic_regression' or 'gradient_boosting'
+  # fits that scikit-learn model on the frozen backbone's pooled features.
+  config.classical = ''
   config.phases = ml_collections.ConfigDict()
 
   config.data = ml_collections.ConfigDict()

@@ -12,7 +12,7 @@ from absl import app, flags, logging
 import jax
 from ml_collections import config_flags
 
-from mammojax import predict, train, workdir as workdir_lib
+from mammojax import classical, predict, train, workdir as workdir_lib
 from mammojax.data import datasets
 
 FLAGS = flags.FLAGS
@@ -47,7 +47,9 @@ def main(argv):
   _setup_runtime()
   logging.info('JAX devices: %s', jax.devices())
   try:
-    if FLAGS.mode == 'train':
+    if FLAGS.mode == 'train' and FLAGS.config.classical:
+      classical.fit_and_evaluate(FLAGS.config, FLAGS.workdir)
+    elif FLAGS.mode == 'train':
       train.train_and_evaluate(FLAGS.config, FLAGS.workdir)
     elif FLAGS.mode == 'evaluate':
       train.evaluate(FLAGS.config, FLAGS.workdir)

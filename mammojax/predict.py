@@ -58,7 +58,7 @@ def predict_folder(config, workdir: str | pathlib.Path, input_dir: str | pathlib
   finally:
     checkpoints.close()
   source = pipeline.ArraySource(np.stack(images)[..., None], np.zeros(len(images), np.int32))
-  probs = loop.predict_probs(steps.jit_eval_step(graphdef, mesh), best['params'],
+  probs = loop.predict_examples(steps.jit_eval_step(graphdef, mesh), best['params'],
                              best['batch_stats'], source,
                              batch_size=config.data.eval_batch_size, mesh=mesh)
   _write_rows(output_csv, kept, probs, datasets.CLASS_NAMES, skipped=len(paths) - len(kept))

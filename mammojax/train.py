@@ -1,5 +1,6 @@
 """train_and_evaluate: build, resume, train the phases, evaluate, write outputs."""
 
+import dataclasses
 import logging
 import pathlib
 import time
@@ -48,7 +49,7 @@ def class_weights_for(config, train_labels: np.ndarray) -> tuple[float, ...] | N
   return weights
 
 
-def _sources(data: datasets.Datasets) -> dict:
+def array_sources(data: datasets.Datasets) -> dict:
   return {name: pipeline.ArraySource(getattr(data, name).images,
                                      datasets.labels_of(getattr(data, name)))
           for name in ('train', 'val', 'test')}
@@ -90,8 +91,9 @@ def _run_phases(config, phases, state, progress, sources, graphdef, mesh, checkp
           step_fn, state, sources['train'], data_config=config.data, seed=config.seed,
           epoch=progress.global_epoch, lr_scale=progress.lr_scale, mesh=mesh,
           description=f'{phase.name} {progress.epoch_in_phase + 1}/{phase.config.epochs}')
-      val_probs = loop.predict_probs(eval_fn, state.params, state.batch_stats, sources['val'],
-                                     batch_size=config.data.eval_batch_size, mesh=mesh)
+      val_probs = loop.predict_examples(eval_fn, state.params, state.batch_stats,
+                                        sources['val'], batch_size=config.data.eval_batch_size,
+                                        mesh=mesh)
       val_metrics = metrics_lib.classification_metrics(sources['val'].labels, val_probs)
       lr_scale = progress.lr_scale
       improved = progress.end_epoch(phase.config, val_metrics)
@@ -114,7 +116,18 @@ def _run_phases(config, phases, state, progress, sources, graphdef, mesh, checkp
   return state, progress
 
 
-def _build(config, workdir, *, load_pretrained: bool = True):
+@dataclasses.dataclass(frozen=True)
+class Run:
+  """What a run is built from: its workdir, data, split model and phases."""
+  workdir: pathlib.Path
+  data: datasets.Datasets
+  graphdef: object
+  params: dict
+  batch_stats: dict
+  phases: list
+
+
+def build_run(config, workdir, *, load_pretrained: bool = True) -> Run:
   """Checks the config, builds model and phases, then claims the workdir and data.
 
   Everything that can reject the config runs before the workdir is touched, so
@@ -133,10 +146,10 @@ def _build(config, workdir, *, load_pretrained: bool = True):
   workdir_lib.write_json(workdir / 'data_report.json', data.report)
   workdir_lib.write_json(workdir / 'preprocess.json', preprocess.PreprocessConfig.from_config(
       config.data.preprocess).to_dict())
-  return workdir, data, graphdef, params, batch_stats, phases
+  return Run(workdir, data, graphdef, params, batch_stats, phases)
 
 
-def _score_split(name, probs, patch_set, class_names, workdir) -> dict:
+def score_split(name, probs, patch_set, class_names, workdir) -> dict:
   labels = datasets.labels_of(patch_set)
   if jax.process_index() == 0:
     predictions.write_predictions(workdir / f'predictions_{name}.csv', patch_set.records,
@@ -145,19 +158,19 @@ def _score_split(name, probs, patch_set, class_names, workdir) -> dict:
           'confusion': metrics_lib.confusion(labels, probs, list(class_names))}
 
 
-def evaluate_best(config, workdir, data, graphdef, params, batch_stats, phases,
-                  progress: Progress, mesh, checkpoints) -> dict:
+def evaluate_best(config, run: Run, progress: Progress, mesh, checkpoints) -> dict:
   """Scores val and test with the best checkpoint; writes predictions and summary."""
   best = checkpoints.restore_state(checkpoints.best,
-                                   {'params': params, 'batch_stats': batch_stats},
+                                   {'params': run.params, 'batch_stats': run.batch_stats},
                                    parallel.replicated(mesh))
-  eval_fn = steps.jit_eval_step(graphdef, mesh)
-  sources = _sources(data)
+  eval_fn = steps.jit_eval_step(run.graphdef, mesh)
+  sources = array_sources(run.data)
   results = {}
   for name in ('val', 'test'):
-    probs = loop.predict_probs(eval_fn, best['params'], best['batch_stats'], sources[name],
-                               batch_size=config.data.eval_batch_size, mesh=mesh)
-    results[name] = _score_split(name, probs, getattr(data, name), data.class_names, workdir)
+    probs = loop.predict_examples(eval_fn, best['params'], best['batch_stats'], sources[name],
+                                  batch_size=config.data.eval_batch_size, mesh=mesh)
+    results[name] = score_split(name, probs, getattr(run.data, name), run.data.class_names,
+                                run.workdir)
   summary = {
       'strategy': config.strategy, 'backbone': config.model.backbone,
       'weights': config.model.pretrained or 'random',
@@ -167,10 +180,10 @@ def evaluate_best(config, workdir, data, graphdef, params, batch_stats, phases,
                   'epochs': sum(1 for row in progress.history if row['phase'] == p.name),
                   'max_epochs': p.config.epochs, 'trainable_params': p.trainable_params,
                   'unfreeze': p.config.unfreeze, 'unfrozen_blocks': list(p.unfrozen_blocks)}
-                 for p in phases],
+                 for p in run.phases],
       'val': results['val'], 'test': results['test'],
   }
-  workdir_lib.write_json(workdir / 'summary.json', summary)
+  workdir_lib.write_json(run.workdir / 'summary.json', summary)
   logging.info('Best epoch %d: val AUC %.4f; test AUC %.4f accuracy %.4f', progress.best_epoch,
                progress.best_val_auc, results['test']['auc'], results['test']['accuracy'])
   return summary
@@ -178,22 +191,23 @@ def evaluate_best(config, workdir, data, graphdef, params, batch_stats, phases,
 
 def train_and_evaluate(config, workdir: str | pathlib.Path) -> dict:
   """Runs (or resumes) the configured phases, then evaluates the best checkpoint."""
-  workdir, data, graphdef, params, batch_stats, phases = _build(config, workdir)
+  run = build_run(config, workdir)
   if not config.model.pretrained:
     logging.info('Backbone %s starts from random initialisation (no pretrained weights: '
                  'set config.model.pretrained=FILE to use a weights file).',
                  config.model.backbone)
   mesh = parallel.create_mesh()
-  checkpoints = checkpoint.RunCheckpoints(workdir, keep_latest=config.train.keep_checkpoints)
-  writer = metric_writer.MetricWriter(workdir)
+  checkpoints = checkpoint.RunCheckpoints(run.workdir,
+                                         keep_latest=config.train.keep_checkpoints)
+  writer = metric_writer.MetricWriter(run.workdir)
   try:
-    progress, state = _resume(checkpoints, phases, params, batch_stats, mesh)
-    class_weights = class_weights_for(config, datasets.labels_of(data.train))
+    progress, state = _resume(checkpoints, run.phases, run.params, run.batch_stats, mesh)
+    class_weights = class_weights_for(config, datasets.labels_of(run.data.train))
     with mesh:
-      state, progress = _run_phases(config, phases, state, progress, _sources(data), graphdef,
-                                    mesh, checkpoints, writer, class_weights)
-      return evaluate_best(config, workdir, data, graphdef, params, batch_stats, phases,
-                           progress, mesh, checkpoints)
+      state, progress = _run_phases(config, run.phases, state, progress,
+                                    array_sources(run.data), run.graphdef, mesh, checkpoints,
+                                    writer, class_weights)
+      return evaluate_best(config, run, progress, mesh, checkpoints)
   finally:
     writer.close()
     checkpoints.close()
@@ -208,9 +222,8 @@ def evaluate(config, workdir: str | pathlib.Path) -> dict:
     if meta is None or checkpoints.best.latest_step() is None:
       raise ValueError(f'{workdir} holds no finished checkpoint; train it first with '
                        '--mode=train.')
-    workdir, data, graphdef, params, batch_stats, phases = _build(config, workdir,
-                                                                  load_pretrained=False)
-    return evaluate_best(config, workdir, data, graphdef, params, batch_stats, phases,
-                         Progress.from_json(meta), parallel.create_mesh(), checkpoints)
+    run = build_run(config, workdir, load_pretrained=False)
+    return evaluate_best(config, run, Progress.from_json(meta), parallel.create_mesh(),
+                         checkpoints)
   finally:
     checkpoints.close()

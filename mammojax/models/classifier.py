@@ -25,9 +25,13 @@ class Classifier(nnx.Module):
   def block_names(self) -> tuple[str, ...]:
     return self.backbone.block_names
 
+  def scale_input(self, images: jax.Array) -> jax.Array:
+    """Gray [0, 1] → what pretrained weights expect; unchanged without weights."""
+    if self.input_mode == 'none' and self.input_channels == images.shape[-1]:
+      return images
+    return imagenet_input.scale_input(images, self.input_mode, self.input_channels)
+
   def __call__(self, images: jax.Array, *, train: bool, frozen_blocks: int = 0,
                dropout_key: jax.Array | None = None) -> jax.Array:
-    if self.input_mode != 'none' or self.input_channels != images.shape[-1]:
-      images = imagenet_input.scale_input(images, self.input_mode, self.input_channels)
-    features = self.backbone(images, train=train, frozen_blocks=frozen_blocks)
+    features = self.backbone(self.scale_input(images), train=train, frozen_blocks=frozen_blocks)
     return self.head(features, train=train, dropout_key=dropout_key)

@@ -46,9 +46,9 @@ def resolve_phases(config, params, block_names) -> list[Phase]:
   return phases
 
 
-def predict_probs(eval_fn, params, batch_stats, source: pipeline.ArraySource, *,
-                  batch_size: int, mesh) -> np.ndarray:
-  """Class probabilities for every example of ``source``, in order."""
+def predict_examples(eval_fn, params, batch_stats, source: pipeline.ArraySource, *,
+                     batch_size: int, mesh) -> np.ndarray:
+  """``eval_fn``'s per-example outputs (probabilities, features) for all of ``source``."""
   batches = pipeline.eval_batches(source, global_batch_size=batch_size,
                                   process_index=jax.process_index(),
                                   process_count=jax.process_count())

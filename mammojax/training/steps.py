@@ -79,6 +79,20 @@ def eval_step(graphdef, params, batch_stats, batch: dict):
   return jax.nn.softmax(logits.astype(jnp.float32))
 
 
+def feature_step(graphdef, pooling: str, params, batch_stats, batch: dict):
+  """Globally pooled backbone features in inference mode (for classical models)."""
+  model = nnx.merge(graphdef, params, batch_stats)
+  features = model.backbone(model.scale_input(batch['image']), train=False)
+  pool = jnp.mean if pooling == 'avg' else jnp.max
+  return pool(features.astype(jnp.float32), axis=(1, 2))
+
+
+def jit_feature_step(graphdef, pooling: str, mesh):
+  replicated, sharded = parallel.replicated(mesh), parallel.data_sharded(mesh)
+  return jax.jit(functools.partial(feature_step, graphdef, pooling),
+                 in_shardings=(replicated, replicated, sharded), out_shardings=sharded)
+
+
 def jit_train_step(config: StepConfig, tx, mesh):
   """``train_step`` jitted with explicit shardings; the state is donated."""
   replicated, sharded = parallel.replicated(mesh), parallel.data_sharded(mesh)
