@@ -1,0 +1,38 @@
+"""Every config loads, validates and states its command in its docstring."""
+
+import importlib.util
+import pathlib
+
+import pytest
+
+from mammojax import train
+
+CONFIGS = sorted(pathlib.Path(__file__).resolve().parents[1].glob('configs/*.py'))
+
+
+def load(path):
+  spec = importlib.util.spec_from_file_location(path.stem, path)
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  return module
+
+
+@pytest.mark.parametrize('path', CONFIGS, ids=lambda p: p.stem)
+def test_config_validates_and_documents_itself(path):
+  module = load(path)
+  assert f'--config=configs/{path.name}' in module.__doc__
+  assert 'Expected' in module.__doc__
+  for arg in (None, 'smoke'):
+    config = module.get_config(arg)
+    train.validate_config(config)
+    assert set(config.schedule.split(',')) <= set(config.phases)
+
+
+def test_paper_schedule_has_the_notes_numbers():
+  config = load(CONFIGS[[p.stem for p in CONFIGS].index('finetune')]).get_config('paper')
+  assert config.schedule == 'warmup,finetune,unfreeze_all'
+  assert (config.phases.warmup.epochs, config.phases.warmup.optimizer) == (30, 'adam')
+  finetune = config.phases.finetune
+  assert (finetune.optimizer, finetune.learning_rate, finetune.epochs,
+          finetune.early_stopping_patience) == ('sgd', 1e-4, 90, 20)
+  assert config.phases.unfreeze_all.learning_rate == 1e-5
