@@ -5,14 +5,13 @@ Modes: train (default; resumes when the workdir holds the same run), evaluate
 """
 
 import logging as std_logging
-import os
 import sys
 
 from absl import app, flags, logging
 import jax
 from ml_collections import config_flags
 
-from mammojax import classical, predict, train, workdir as workdir_lib
+from mammojax import classical, predict, runtime, train, workdir as workdir_lib
 from mammojax.data import datasets
 
 FLAGS = flags.FLAGS
@@ -35,11 +34,7 @@ class _QuietLibraries:
 def _setup_runtime() -> None:
   logging.set_verbosity(logging.INFO)
   logging.get_absl_logger().addFilter(_QuietLibraries())
-  # Compiled steps are cached on disk: a resumed or repeated run starts at once.
-  cache = os.environ.get('JAX_COMPILATION_CACHE_DIR') or str(
-      datasets.default_cache_root() / 'jax_cache')
-  jax.config.update('jax_compilation_cache_dir', cache)
-  jax.config.update('jax_persistent_cache_min_compile_time_secs', 1.0)
+  runtime.enable_compilation_cache(str(datasets.default_cache_root() / 'jax_cache'))
 
 
 def main(argv):

@@ -8,6 +8,8 @@ import sys
 
 import pytest
 
+from mammojax import runtime
+
 REPO = pathlib.Path(__file__).resolve().parents[1]
 
 
@@ -17,6 +19,7 @@ def isolated_cache(tmp_path_factory):
   cache = tmp_path_factory.mktemp('mammojax_cache')
   os.environ['MAMMOJAX_CACHE'] = str(cache)
   os.environ['JAX_COMPILATION_CACHE_DIR'] = str(cache / 'jax_cache')
+  runtime.enable_compilation_cache(str(cache / 'jax_cache'))  # in-process tests too
   return cache
 
 

@@ -6,7 +6,7 @@ from typing import Callable
 
 from flax import nnx
 
-from mammojax.models import heads, imagenet_input, keras_weights, resnet, small_cnn
+from mammojax.models import heads, inception, keras_weights, resnet, small_cnn, vgg
 from mammojax.models.classifier import Classifier
 
 GRAYSCALE_MODES = ('repeat', 'sum')
@@ -24,6 +24,9 @@ BACKBONES = {
     'small_cnn': BackboneSpec(small_cnn.SmallCNN, '', 16),
     **{name: BackboneSpec(functools.partial(resnet.ResNet, stage_depths=depths), 'caffe', 32)
        for name, depths in resnet.STAGE_DEPTHS.items()},
+    'inception_v3': BackboneSpec(inception.InceptionV3, 'tf', inception.MIN_INPUT_SIZE),
+    **{name: BackboneSpec(functools.partial(vgg.VGG, stage_depths=depths), 'caffe',
+                          vgg.MIN_INPUT_SIZE) for name, depths in vgg.STAGE_DEPTHS.items()},
 }
 
 
