@@ -6,7 +6,7 @@ from tests.conftest import run_main
 
 
 @pytest.mark.parametrize('override, expected', [
-    ('--config.model.backbone=resnet5', "valid choices: ['resnet101', 'resnet152', 'resnet50', 'small_cnn']"),
+    ('--config.model.backbone=resnet5', "'resnet50', 'small_cnn'"),
     ('--config.schedule=warmup,finetuning', "Unknown phase 'finetuning'"),
     ('--config.phases.finetune.unfreeze=99', "unfreeze='all' or an integer 0..5 for small_cnn"),
     ('--config.data.augmentation=rotate', 'valid choices'),
