@@ -1,22 +1,49 @@
 """User errors end with a message naming the choices, never a traceback."""
 
+import importlib.util
+
 import pytest
 
-from tests.conftest import run_main
+from mammojax import train
+from tests.conftest import REPO, run_main
 
 
-@pytest.mark.parametrize('override, expected', [
-    ('--config.model.backbone=resnet5', "'resnet50', 'small_cnn'"),
-    ('--config.schedule=warmup,finetuning', "Unknown phase 'finetuning'"),
-    ('--config.phases.finetune.unfreeze=99', "unfreeze='all' or an integer 0..5 for small_cnn"),
-    ('--config.data.augmentation=rotate', 'valid choices'),
-    ('--config.phases.finetune.optimizer=rmsprop', "valid choices: ('adam', 'adamw', 'sgd')"),
+def smoke_config():
+  spec = importlib.util.spec_from_file_location('finetune', REPO / 'configs' / 'finetune.py')
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  return module.get_config('smoke')
+
+
+@pytest.mark.parametrize('field, value, expected', [
+    ('model.backbone', 'resnet5', "'resnet50', 'small_cnn'"),
+    ('schedule', 'warmup,finetuning', "Unknown phase 'finetuning'"),
+    ('phases.finetune.unfreeze', '99', "unfreeze='all' or an integer 0..5 for small_cnn"),
+    ('data.augmentation', 'rotate', 'valid choices'),
+    ('phases.finetune.optimizer', 'rmsprop', "valid choices: ('adam', 'adamw', 'sgd')"),
+    ('train.loss', 'hinge', "valid choices: ('cross_entropy', 'focal')"),
+    ('data.source', 'mias', "valid choices: ('synthetic', 'cbis_ddsm')"),
 ])
-def test_bad_choice_names_the_valid_ones(tmp_path, override, expected):
-  result = run_main('--config=configs/finetune.py:smoke', f'--workdir={tmp_path}', override)
+def test_bad_choice_names_the_valid_ones_before_touching_the_workdir(tmp_path, field, value,
+                                                                   expected):
+  config = smoke_config()
+  *parents, last = field.split('.')
+  node = config
+  for name in parents:
+    node = node[name]
+  node[last] = value
+  workdir = tmp_path / 'run'
+  with pytest.raises(ValueError, match=expected.replace('(', r'\(').replace(')', r'\)')
+                     .replace('[', r'\[').replace('.', r'\.')):
+    train.build_run(config, workdir)
+  assert not workdir.exists()  # a typo leaves nothing behind
+
+
+def test_cli_error_exits_2_without_traceback(tmp_path):
+  result = run_main('--config=configs/finetune.py:smoke', f'--workdir={tmp_path}',
+                    '--config.model.backbone=resnet5')
   assert result.returncode == 2
-  assert expected in result.stderr
-  assert 'Traceback' not in result.stderr
+  assert 'valid choices' in result.stderr and 'Traceback' not in result.stderr
 
 
 def test_unknown_config_key_suggests_the_right_one(tmp_path):
