@@ -6,7 +6,8 @@ from typing import Callable
 
 from flax import nnx
 
-from mammojax.models import heads, inception, keras_weights, resnet, small_cnn, vgg
+from mammojax.models import (densenet, heads, inception, keras_weights, mobilenet, resnet,
+                             small_cnn, vgg)
 from mammojax.models.classifier import Classifier
 
 GRAYSCALE_MODES = ('repeat', 'sum')
@@ -24,6 +25,10 @@ BACKBONES = {
     'small_cnn': BackboneSpec(small_cnn.SmallCNN, '', 16),
     **{name: BackboneSpec(functools.partial(resnet.ResNet, stage_depths=depths), 'caffe', 32)
        for name, depths in resnet.STAGE_DEPTHS.items()},
+    **{name: BackboneSpec(functools.partial(densenet.DenseNet, stage_depths=depths), 'torch',
+                          32) for name, depths in densenet.STAGE_DEPTHS.items()},
+    'mobilenet': BackboneSpec(mobilenet.MobileNet, 'tf', 32),
+    'mobilenet_v2': BackboneSpec(mobilenet.MobileNetV2, 'tf', 32),
     'inception_v3': BackboneSpec(inception.InceptionV3, 'tf', inception.MIN_INPUT_SIZE),
     **{name: BackboneSpec(functools.partial(vgg.VGG, stage_depths=depths), 'caffe',
                           vgg.MIN_INPUT_SIZE) for name, depths in vgg.STAGE_DEPTHS.items()},

@@ -131,7 +131,9 @@ def _targets(module, kind: str) -> list[tuple[str, str]]:
 def _file_array(layer: FileLayer, position: int, short_name: str):
   if short_name in layer.weights:
     return layer.weights[short_name]
-  return layer.weights.get(str(position))  # Keras 3: positional
+  if short_name == 'depthwise_kernel' and 'kernel' in layer.weights:
+    return layer.weights['kernel']  # Keras 3's legacy writer calls it 'kernel'
+  return layer.weights.get(str(position))  # Keras 3 .weights.h5: positional
 
 
 def _convert(array, target_shape, kind: str, attribute: str):
@@ -144,9 +146,16 @@ def _convert(array, target_shape, kind: str, attribute: str):
   return array
 
 
+def _is_depthwise_saved_as_conv(kind: str, layer: FileLayer) -> bool:
+  """Keras 3's legacy .h5 writer names depthwise kernels 'kernel' (kh, kw, C, 1)."""
+  kernel = layer.weights.get('kernel')
+  return (kind == 'depthwise' and layer.kind == 'conv' and kernel is not None
+          and kernel.shape[-1] == 1)
+
+
 def _assignments(model_name: str, module, layer: FileLayer, path) -> list:
   kind = _module_kind(module)
-  if layer.kind != kind:
+  if layer.kind != kind and not _is_depthwise_saved_as_conv(kind, layer):
     raise WeightFileError(f'{path}: layer {layer.name!r} holds {layer.kind} weights where '
                           f'{model_name} expects {kind}; is the file for another network?')
   pairs = []
@@ -175,7 +184,8 @@ def _match_layers(ours, theirs, layout: str, path):
   else:
     queues = {}
     for layer in theirs:
-      queues.setdefault(layer.kind, []).append(layer)
+      kind = 'depthwise' if _is_depthwise_saved_as_conv('depthwise', layer) else layer.kind
+      queues.setdefault(kind, []).append(layer)
     matched = []
     for name, module in ours:
       queue = queues.get(_module_kind(module), [])

@@ -112,3 +112,21 @@ def test_truncated_and_non_hdf5_files_are_named(keras_resnet50, tmp_path):
   text.write_text('hello')
   with pytest.raises(keras_weights.WeightFileError, match='not an HDF5 file'):
     keras_weights.load_keras_weights(ours, text)
+
+
+@pytest.mark.parametrize('name, build', [('mobilenet', 'MobileNet'),
+                                         ('mobilenet_v2', 'MobileNetV2')])
+def test_depthwise_weights_load_from_both_layouts(tmp_path, name, build):
+  from mammojax.models import mobilenet
+  model = getattr(keras.applications, build)(weights=None, include_top=False,
+                                             input_shape=(32, 32, 3))
+  randomise_batchnorm(model)
+  legacy = save_legacy(model, tmp_path / f'{name}.h5')
+  keras3 = tmp_path / f'{name}.weights.h5'
+  model.save_weights(keras3)
+  images = np.random.default_rng(4).normal(size=(2, 32, 32, 3)).astype(np.float32)
+  expected = np.asarray(model(images, training=False))
+  for path in (legacy, keras3):
+    ours = getattr(mobilenet, build)(in_channels=3, rngs=nnx.Rngs(0))
+    keras_weights.load_keras_weights(ours, path)
+    assert relative_error(ours(jnp.asarray(images), train=False), expected) <= 1e-4, path
