@@ -71,7 +71,7 @@ def create_classifier(model_config, *, seed: int, load_pretrained: bool = True) 
   backbone = spec.build(in_channels=channels,
                         batchnorm_momentum=model_config.batchnorm_momentum, rngs=rngs)
   if model_config.pretrained and load_pretrained:
-    if not hasattr(backbone, 'keras_layers'):
+    if not spec.imagenet_input:
       raise ValueError(f'{model_config.backbone} has no Keras counterpart, so no weight file '
                        f'fits it; choose one of '
                        f'{sorted(n for n, s in BACKBONES.items() if s.imagenet_input)}.')

@@ -50,7 +50,8 @@ class Stem(nnx.Module):
     x = nnx.relu(self.conv1(x, train=train))
     return layers.max_pool(x, 3, 2, pad=1)
 
-  def keras_layers(self) -> list[tuple[str, nnx.Module]]:
+  def keras_layers(self, name: str) -> list[tuple[str, nnx.Module]]:
+    del name  # Keras calls the stem conv1 whatever the block is called
     return [('conv1_conv', self.conv1.conv), ('conv1_bn', self.conv1.bn)]
 
 
@@ -99,7 +100,7 @@ class Transition(nnx.Module):
     return [(f'{prefix}_bn', self.bn), (f'{prefix}_conv', self.conv)]
 
 
-class DenseNet(nnx.Module):
+class DenseNet(layers.BlockBackbone):
   """DenseNet feature extractor without its top (ImageNet layout, ReLU output)."""
 
   def __init__(self, *, stage_depths: Sequence[int] = STAGE_DEPTHS['densenet121'],
@@ -122,15 +123,3 @@ class DenseNet(nnx.Module):
     self.block_names = tuple(names)
     self.out_features = features
 
-  def keras_layers(self) -> list[tuple[str, nnx.Module]]:
-    """(Keras layer name, module) for every weighted layer, in Keras' order."""
-    pairs = self.blocks[0].keras_layers()
-    for name, block in zip(self.block_names[1:], list(self.blocks)[1:]):
-      pairs += block.keras_layers(name)
-    return pairs
-
-  def __call__(self, x: jax.Array, *, train: bool, frozen_blocks: int = 0) -> jax.Array:
-    """Runs the blocks; the first ``frozen_blocks`` use BatchNorm running stats."""
-    for index, block in enumerate(self.blocks):
-      x = block(x, train=train and index >= frozen_blocks)
-    return x

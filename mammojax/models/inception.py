@@ -173,7 +173,7 @@ def _keras_name(base: str, index: int) -> str:
   return base if index == 0 else f'{base}_{index}'
 
 
-class InceptionV3(nnx.Module):
+class InceptionV3(layers.BlockBackbone):
   """Inception v3 feature extractor without its top (ImageNet layout)."""
 
   def __init__(self, *, in_channels: int = 3, batchnorm_momentum: float = 0.9,
@@ -198,9 +198,7 @@ class InceptionV3(nnx.Module):
       raise ValueError(f'InceptionV3 needs inputs of at least {MIN_INPUT_SIZE}x'
                        f'{MIN_INPUT_SIZE} pixels; got {x.shape[1]}x{x.shape[2]}. Use larger '
                        'images or patches.')
-    for index, block in enumerate(self.blocks):
-      x = block(x, train=train and index >= frozen_blocks)
-    return x
+    return super().__call__(x, train=train, frozen_blocks=frozen_blocks)
 
   def keras_layers(self) -> list[tuple[str, nnx.Module]]:
     """(Keras layer name, module) for each weighted layer, in Keras' ``model.layers`` order.

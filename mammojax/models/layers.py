@@ -36,3 +36,22 @@ def max_pool(x: jax.Array, window: int, stride: int, pad: int = 0) -> jax.Array:
     x = jnp.pad(x, ((0, 0), (pad, pad), (pad, pad), (0, 0)))
   return nnx.max_pool(x, (window, window), strides=(stride, stride),
                       padding='VALID')
+
+
+class BlockBackbone(nnx.Module):
+  """A feature extractor made of ``self.blocks``, named by ``self.block_names``.
+
+  Subclasses build the blocks; running them and listing their Keras layers is
+  the same for every network. Each block provides ``keras_layers(name)``.
+  """
+
+  def __call__(self, x: jax.Array, *, train: bool, frozen_blocks: int = 0) -> jax.Array:
+    """Runs the blocks; the first ``frozen_blocks`` use BatchNorm running stats."""
+    for index, block in enumerate(self.blocks):
+      x = block(x, train=train and index >= frozen_blocks)
+    return x
+
+  def keras_layers(self) -> list[tuple[str, nnx.Module]]:
+    """(Keras layer name, module) for every weighted layer, in Keras' order."""
+    return [pair for name, block in zip(self.block_names, self.blocks)
+            for pair in block.keras_layers(name)]

@@ -60,7 +60,8 @@ class MobileNetStem(nnx.Module):
   def __call__(self, x: jax.Array, *, train: bool) -> jax.Array:
     return jax.nn.relu6(self.conv1(x, train=train))
 
-  def keras_layers(self) -> list[tuple[str, nnx.Module]]:
+  def keras_layers(self, name: str) -> list[tuple[str, nnx.Module]]:
+    del name  # Keras calls the stem conv1 whatever the block is called
     return [('conv1', self.conv1.conv), ('conv1_bn', self.conv1.bn)]
 
 
@@ -130,7 +131,8 @@ class MobileNetV2Stem(nnx.Module):
     x = jax.nn.relu6(self.conv1(x, train=train))
     return self.expanded_conv(x, train=train)
 
-  def keras_layers(self) -> list[tuple[str, nnx.Module]]:
+  def keras_layers(self, name: str) -> list[tuple[str, nnx.Module]]:
+    del name  # Keras' own names: Conv1 and the first inverted residual
     return ([('Conv1', self.conv1.conv), ('bn_Conv1', self.conv1.bn)]
             + self.expanded_conv.keras_layers('expanded_conv'))
 
@@ -149,24 +151,7 @@ class PointwiseConv(nnx.Module):
     return [(prefix, self.conv.conv), (f'{prefix}_bn', self.conv.bn)]
 
 
-class _Backbone(nnx.Module):
-  """Shared by both versions: blocks in order, Keras layers, partial freezing."""
-
-  def keras_layers(self) -> list[tuple[str, nnx.Module]]:
-    """(Keras layer name, module) for every weighted layer, in Keras' order."""
-    pairs = self.blocks[0].keras_layers()
-    for name, block in zip(self.block_names[1:], list(self.blocks)[1:]):
-      pairs += block.keras_layers(name)
-    return pairs
-
-  def __call__(self, x: jax.Array, *, train: bool, frozen_blocks: int = 0) -> jax.Array:
-    """Runs the blocks; the first ``frozen_blocks`` use BatchNorm running stats."""
-    for index, block in enumerate(self.blocks):
-      x = block(x, train=train and index >= frozen_blocks)
-    return x
-
-
-class MobileNet(_Backbone):
+class MobileNet(layers.BlockBackbone):
   """MobileNet V1 (alpha 1, depth multiplier 1) feature extractor without its top."""
 
   def __init__(self, *, in_channels: int = 3, batchnorm_momentum: float = 0.9,
@@ -183,7 +168,7 @@ class MobileNet(_Backbone):
     self.out_features = features
 
 
-class MobileNetV2(_Backbone):
+class MobileNetV2(layers.BlockBackbone):
   """MobileNetV2 (alpha 1) feature extractor without its top (ReLU6 output)."""
 
   def __init__(self, *, in_channels: int = 3, batchnorm_momentum: float = 0.9,

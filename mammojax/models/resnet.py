@@ -35,6 +35,10 @@ class Stem(nnx.Module):
     self.conv1 = _conv_bn(in_channels, 64, 7, rngs=rngs, momentum=momentum, strides=2,
                           padding=((3, 3), (3, 3)))
 
+  def keras_layers(self, name: str) -> list[tuple[str, nnx.Module]]:
+    del name  # Keras calls the stem conv1 whatever the block is called
+    return [('conv1_conv', self.conv1.conv), ('conv1_bn', self.conv1.bn)]
+
   def __call__(self, x: jax.Array, *, train: bool) -> jax.Array:
     x = nnx.relu(self.conv1(x, train=train))
     return layers.max_pool(x, 3, 2, pad=1)
@@ -73,7 +77,7 @@ class Bottleneck(nnx.Module):
     return nnx.relu(y + shortcut)
 
 
-class ResNet(nnx.Module):
+class ResNet(layers.BlockBackbone):
   """ResNet v1 feature extractor without its top (ImageNet layout)."""
 
   def __init__(self, *, stage_depths: Sequence[int] = STAGE_DEPTHS['resnet50'],
@@ -94,16 +98,3 @@ class ResNet(nnx.Module):
     self.block_names = tuple(names)
     self.out_features = in_features
 
-  def keras_layers(self) -> list[tuple[str, nnx.Module]]:
-    """(Keras layer name, module) for every weighted layer, in Keras' order."""
-    stem = self.blocks[0].conv1
-    pairs = [('conv1_conv', stem.conv), ('conv1_bn', stem.bn)]
-    for name, block in zip(self.block_names[1:], list(self.blocks)[1:]):
-      pairs += block.keras_layers(name)
-    return pairs
-
-  def __call__(self, x: jax.Array, *, train: bool, frozen_blocks: int = 0) -> jax.Array:
-    """Runs the blocks; the first ``frozen_blocks`` use BatchNorm running stats."""
-    for index, block in enumerate(self.blocks):
-      x = block(x, train=train and index >= frozen_blocks)
-    return x

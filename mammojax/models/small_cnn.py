@@ -33,7 +33,7 @@ class Stem(nnx.Module):
     return nnx.relu(self.conv(x, train=train))
 
 
-class SmallCNN(nnx.Module):
+class SmallCNN(layers.BlockBackbone):
   """Stem + ``len(widths)`` conv blocks; blocks are named ``stem, block1, ...``."""
 
   def __init__(self, *, in_channels: int = 1, widths: Sequence[int] = (16, 32, 64, 128),
@@ -47,9 +47,3 @@ class SmallCNN(nnx.Module):
     self.blocks = nnx.List(blocks)
     self.block_names = ('stem',) + tuple(f'block{i + 1}' for i in range(len(widths)))
     self.out_features = previous
-
-  def __call__(self, x: jax.Array, *, train: bool, frozen_blocks: int = 0) -> jax.Array:
-    """Runs the blocks; the first ``frozen_blocks`` use BatchNorm running stats."""
-    for index, block in enumerate(self.blocks):
-      x = block(x, train=train and index >= frozen_blocks)
-    return x

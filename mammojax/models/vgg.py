@@ -32,6 +32,9 @@ class ConvBlock(nnx.Module):
                  padding='SAME', use_bias=True, rngs=rngs)
         for index in range(depth)])
 
+  def keras_layers(self, name: str) -> list[tuple[str, nnx.Module]]:
+    return [(f'{name}_conv{index + 1}', conv) for index, conv in enumerate(self.convs)]
+
   def __call__(self, x: jax.Array, *, train: bool) -> jax.Array:
     del train  # nothing behaves differently in training
     for conv in self.convs:
@@ -39,7 +42,7 @@ class ConvBlock(nnx.Module):
     return layers.max_pool(x, 2, 2)
 
 
-class VGG(nnx.Module):
+class VGG(layers.BlockBackbone):
   """VGG feature extractor without its top; ``stage_depths`` picks VGG16 or VGG19."""
 
   def __init__(self, *, stage_depths: Sequence[int] = STAGE_DEPTHS['vgg16'],
@@ -61,15 +64,7 @@ class VGG(nnx.Module):
     if min(x.shape[1:3]) < MIN_INPUT_SIZE:  # five 2x2 pools would leave nothing
       raise ValueError(f'VGG needs inputs of at least {MIN_INPUT_SIZE}x{MIN_INPUT_SIZE} '
                        f'pixels; got {x.shape[1]}x{x.shape[2]}. Use larger images or patches.')
-    for index, block in enumerate(self.blocks):
-      x = block(x, train=train and index >= frozen_blocks)
-    return x
-
-  def keras_layers(self) -> list[tuple[str, nnx.Module]]:
-    """(Keras layer name, nnx.Conv) for each weighted layer, in Keras' order."""
-    return [(f'{block_name}_conv{index + 1}', conv)
-            for block_name, block in zip(self.block_names, self.blocks)
-            for index, conv in enumerate(block.convs)]
+    return super().__call__(x, train=train, frozen_blocks=frozen_blocks)
 
 
 class VGG16(VGG):

@@ -73,9 +73,9 @@ class Progress:
                            'patience_count': int(stopper.patience_count)}
     self.stopped_early = bool(stopper.should_stop)
     plateau = new_plateau(phase)
-    state = type(plateau.init({}))(**{k: jnp.asarray(v, dtype=jnp.asarray(d).dtype)
-                                       for (k, v), d in zip(self.plateau.items(),
-                                                            plateau.init({}))})
+    initial = plateau.init({})
+    state = initial._replace(**{k: jnp.asarray(v, getattr(initial, k).dtype)
+                                for k, v in self.plateau.items()})
     _, state = plateau.update({}, state, value=val_metrics['loss'])
     self.plateau = {k: float(v) for k, v in state._asdict().items()}
     improved = auc > self.best_val_auc
