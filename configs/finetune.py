@@ -7,7 +7,9 @@ Weights: no pretrained file can be downloaded here, so the backbone starts from
 random initialisation unless --config.model.pretrained=FILE names a Keras
 weights file (then also --config.data.preprocess.normalize=none).
 Data: the built-in synthetic CBIS-DDSM set (320 patients, generated on first use).
-Expected on 2 CPU cores: ~4 min; test ROC-AUC ≈ 0.96 (patients held out).
+Expected on 2 CPU cores: ~3 min from a fresh cache (data generation and
+compilation included); test ROC-AUC ≈ 0.96, accuracy ≈ 0.88 on 209 lesions of
+held-out patients (measured: 2 min 58 s, AUC 0.960, accuracy 0.880).
 
 Arguments (comma-separated):
   smoke  shrinks it to seconds for the tests (metrics meaningless);
