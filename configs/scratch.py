@@ -3,7 +3,8 @@
 Command:
   python -m mammojax.main --config=configs/scratch.py --workdir=/tmp/scratch
 
-Expected on 2 CPU cores: ~3 min; test ROC-AUC ≈ 0.9 on the synthetic set.
+Expected on 2 CPU cores: ~3 min; test ROC-AUC ≈ 0.96 on the synthetic set
+(measured: 3 min 18 s, test AUC 0.965, accuracy 0.90).
 `:smoke` shrinks it to seconds for the tests.
 """
 
