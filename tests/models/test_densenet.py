@@ -1,32 +1,18 @@
 """DenseNet121 has the layers, shapes and outputs of keras.applications.DenseNet121."""
 
-import os
-
 from flax import nnx
-import h5py
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
 from mammojax.models import densenet, keras_weights
-
-os.environ.setdefault('KERAS_BACKEND', 'jax')
-keras = pytest.importorskip('keras')
-legacy_h5 = pytest.importorskip('keras.src.legacy.saving.legacy_h5_format')
+from tests.models.keras_reference import (keras, randomise_batchnorm, relative_error,
+                                          save_legacy_h5)
 
 # Odd, non-square: exercises the stem's padding and the transitions' floor pooling.
 INPUT_SHAPE = (67, 45, 3)
 
-
-def randomise_batchnorm(model, seed=0):
-  """Random BN weights and statistics, so a wrong mapping cannot hide behind 0/1."""
-  rng = np.random.default_rng(seed)
-  for layer in model.layers:
-    if isinstance(layer, keras.layers.BatchNormalization):
-      shape = layer.moving_mean.shape
-      layer.set_weights([rng.uniform(0.5, 1.5, shape), rng.normal(0, 0.1, shape),
-                         rng.normal(0, 0.1, shape), rng.uniform(0.5, 1.5, shape)])
 
 
 def keras_shapes(module):
@@ -90,16 +76,14 @@ def test_every_parameter_is_in_a_block_and_counts_match_keras(keras_model, abstr
 
 def test_features_equal_keras_after_loading_its_weights(keras_model, abstract_model,
                                                         tmp_path):
-  path = tmp_path / 'densenet121_notop.h5'
-  with h5py.File(path, 'w') as file:
-    legacy_h5.save_weights_to_hdf5_group(file, keras_model)
+  path = save_legacy_h5(keras_model, tmp_path / 'densenet121_notop.h5')
   model = nnx.clone(abstract_model)
   # Every variable must be written: one the mapping missed stays abstract and fails below.
   keras_weights.load_keras_weights(model, path)
   images = np.random.default_rng(1).normal(size=(2, *INPUT_SHAPE)).astype(np.float32)
   expected = keras_model.predict(images, verbose=0)
   ours = np.asarray(nnx.jit(lambda model, x: model(x, train=False))(model, images))
-  assert np.max(np.abs(ours - expected)) / np.max(np.abs(expected)) <= 1e-4
+  assert relative_error(ours, expected) <= 1e-4
 
 
 def test_frozen_blocks_keep_their_batchnorm_statistics():

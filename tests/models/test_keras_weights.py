@@ -1,33 +1,13 @@
 """Keras application weight files load exactly (legacy .h5 and Keras 3 .weights.h5)."""
 
-import os
-
 from flax import nnx
-import h5py
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
 from mammojax.models import keras_weights, resnet
-
-keras = pytest.importorskip('keras') if os.environ.setdefault('KERAS_BACKEND', 'jax') else None
-legacy_h5 = pytest.importorskip('keras.src.legacy.saving.legacy_h5_format')
-
-
-def randomise_batchnorm(model, seed=0):
-  """Random moving statistics, so a wrong mapping cannot hide behind 0/1."""
-  rng = np.random.default_rng(seed)
-  for layer in model.layers:
-    if isinstance(layer, keras.layers.BatchNormalization):
-      gamma, beta, mean, var = layer.get_weights()
-      layer.set_weights([rng.uniform(0.5, 1.5, gamma.shape), rng.normal(0, 0.1, beta.shape),
-                         rng.normal(0, 0.1, mean.shape), rng.uniform(0.5, 1.5, var.shape)])
-
-
-def save_legacy(model, path):
-  with h5py.File(path, 'w') as file:
-    legacy_h5.save_weights_to_hdf5_group(file, model)
-  return path
+from tests.models.keras_reference import keras, randomise_batchnorm, relative_error
+from tests.models.keras_reference import save_legacy_h5 as save_legacy
 
 
 @pytest.fixture(scope='module')
@@ -36,10 +16,6 @@ def keras_resnet50(tmp_path_factory):
   randomise_batchnorm(model)
   folder = tmp_path_factory.mktemp('weights')
   return model, save_legacy(model, folder / 'resnet50_notop.h5'), folder
-
-
-def relative_error(ours, theirs):
-  return float(np.max(np.abs(np.asarray(ours) - theirs)) / np.max(np.abs(theirs)))
 
 
 def test_legacy_h5_gives_keras_features(keras_resnet50):
