@@ -14,14 +14,14 @@ import cv2
 import numpy as np
 
 from mammojax import models
-from mammojax.data import datasets, pipeline, preprocess
+from mammojax.data import datasets, image_io, pipeline, preprocess
 from mammojax.training import checkpoint, loop, parallel, steps
 
-IMAGE_SUFFIXES = ('.png', '.jpg', '.jpeg', '.pgm', '.tif', '.tiff', '.bmp')
+IMAGE_SUFFIXES = image_io.IMAGE_SUFFIXES
 
 
 def load_patch(path: pathlib.Path, config: preprocess.PreprocessConfig, size: int) -> np.ndarray:
-  image = preprocess.preprocess_full_image(preprocess.load_grayscale(path), config)
+  image = preprocess.preprocess_full_image(image_io.load_grayscale(path), config)
   image = cv2.resize(image, (size, size), interpolation=cv2.INTER_AREA)
   return preprocess.normalize(image, config)
 

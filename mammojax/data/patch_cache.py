@@ -16,7 +16,7 @@ import tempfile
 
 import numpy as np
 
-from mammojax.data import patches, preprocess
+from mammojax.data import image_io, patches, preprocess
 
 
 @dataclasses.dataclass(frozen=True)
@@ -45,7 +45,7 @@ def cache_key(records, preprocess_config, *, size: int, margin: float) -> str:
 def _image_patches(image_path, image_records, config, size, margin):
   """Patches for every abnormality of one image: [(record_id, patch | reason)]."""
   try:
-    image = preprocess.preprocess_full_image(preprocess.load_grayscale(image_path), config)
+    image = preprocess.preprocess_full_image(image_io.load_grayscale(image_path), config)
   except ValueError as error:
     return [(r['id'], str(error)) for r in image_records]
   results = []
@@ -53,7 +53,7 @@ def _image_patches(image_path, image_records, config, size, margin):
     try:
       mask = np.zeros(image.shape, np.uint8)
       for mask_path in record['mask_paths']:
-        part = preprocess.resize_to_height(preprocess.load_grayscale(mask_path),
+        part = preprocess.resize_to_height(image_io.load_grayscale(mask_path),
                                            config.resize_height)
         mask = np.maximum(mask, patches.resize_mask(part, image.shape))
       patch = patches.roi_patch(image, mask, margin=margin, size=size)

@@ -7,7 +7,6 @@ hash is part of the cache key, so a change of any step rebuilds the cache.
 import dataclasses
 import hashlib
 import json
-import os
 
 import cv2
 import numpy as np
@@ -52,25 +51,6 @@ def fingerprint(value) -> str:
   """A short stable hash of any JSON-serialisable value."""
   text = json.dumps(value, sort_keys=True, default=str)
   return hashlib.sha256(text.encode()).hexdigest()[:16]
-
-
-def load_grayscale(path: str | os.PathLike) -> np.ndarray:
-  """Reads an image file as a 2-D uint8 or uint16 array.
-
-  Colour images are converted to grayscale. Raises ValueError naming the file
-  when it is missing, truncated or not an image.
-  """
-  image = cv2.imread(os.fspath(path), cv2.IMREAD_UNCHANGED)
-  if image is None:
-    raise ValueError(f'Cannot read image {path}: the file is missing, truncated '
-                     'or not an image format OpenCV reads (PNG, JPEG, PGM, TIFF).')
-  if image.ndim == 3:
-    code = cv2.COLOR_BGRA2GRAY if image.shape[2] == 4 else cv2.COLOR_BGR2GRAY
-    image = cv2.cvtColor(image, code)
-  if image.dtype not in (np.uint8, np.uint16):
-    raise ValueError(f'Image {path} has dtype {image.dtype}; convert it to 8- or '
-                     '16-bit integers.')
-  return image
 
 
 def resize_to_height(image: np.ndarray, height: int) -> np.ndarray:

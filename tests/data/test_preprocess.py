@@ -2,7 +2,7 @@ import cv2
 import numpy as np
 import pytest
 
-from mammojax.data import preprocess
+from mammojax.data import image_io, preprocess
 
 
 def test_zscore_gives_zero_mean_unit_std():
@@ -46,10 +46,10 @@ def test_unreadable_image_names_the_file(tmp_path):
   bad = tmp_path / 'broken.png'
   bad.write_bytes(b'not a png')
   with pytest.raises(ValueError, match='broken.png'):
-    preprocess.load_grayscale(bad)
+    image_io.load_grayscale(bad)
 
 
 def test_colour_image_becomes_grayscale(tmp_path):
   path = tmp_path / 'rgb.png'
   cv2.imwrite(str(path), np.full((4, 5, 3), 200, np.uint8))
-  assert preprocess.load_grayscale(path).shape == (4, 5)
+  assert image_io.load_grayscale(path).shape == (4, 5)
