@@ -48,16 +48,27 @@ def base_config() -> ml_collections.ConfigDict:
   config.phases = ml_collections.ConfigDict()
 
   config.data = ml_collections.ConfigDict()
-  config.data.source = 'synthetic'  # 'synthetic' or 'cbis_ddsm'
+  # One source or several, comma-separated (e.g. 'cbis_ddsm,mias'), with as
+  # many comma-separated data.root folders in the same order.
+  config.data.source = 'synthetic'
   config.data.root = ''  # dataset folder; for 'synthetic', where it is written
+  config.data.classes = ''  # class names → labels 0..K-1; '' = the source's own
   config.data.cache_dir = ''  # preprocessed patches; '' = ~/.cache/mammojax/patches
   config.data.synthetic_patients = 320
   config.data.synthetic_seed = 0
   config.data.abnormality_types = 'mass,calcification'
   config.data.val_fraction = 0.2
+  config.data.test_fraction = 0.2  # held out by patient where the dataset has no test split
+  config.data.folds = 0  # ≥ 2: k-fold cross-validation by patient, validating on data.fold
+  config.data.fold = 0
+  # 'roi': a square crop around each lesion's mask (× patch_margin); 'whole':
+  # the whole image; 'auto': 'roi' when the records locate lesions.
+  config.data.crop = 'auto'
   config.data.patch_size = 64
   config.data.patch_margin = 1.2
   config.data.augmentation = 'flip_hv'
+  config.data.balance = 'none'  # 'batches': oversample so every batch is class-balanced
+  config.data.tta = False  # validation/test probabilities averaged over 4 flipped views
   config.data.batch_size = 32
   config.data.eval_batch_size = 128
   config.data.preprocess = ml_collections.ConfigDict(dict(

@@ -14,7 +14,7 @@ import cv2
 import numpy as np
 
 from mammojax import models
-from mammojax.data import datasets, image_io, pipeline, preprocess
+from mammojax.data import image_io, pipeline, preprocess
 from mammojax.training import checkpoint, loop, parallel, steps
 
 IMAGE_SUFFIXES = image_io.IMAGE_SUFFIXES
@@ -61,8 +61,14 @@ def predict_folder(config, workdir: str | pathlib.Path, input_dir: str | pathlib
   probs = loop.predict_examples(steps.jit_eval_step(graphdef, mesh), best['params'],
                              best['batch_stats'], source,
                              batch_size=config.data.eval_batch_size, mesh=mesh)
-  _write_rows(output_csv, kept, probs, datasets.CLASS_NAMES, skipped=len(paths) - len(kept))
+  _write_rows(output_csv, kept, probs, run_class_names(workdir), skipped=len(paths) - len(kept))
   return len(kept)
+
+
+def run_class_names(workdir: pathlib.Path) -> list[str]:
+  """The class names a run was trained with (its data_report.json)."""
+  report = json.loads((workdir / 'data_report.json').read_text())
+  return report['classes']
 
 
 def _write_rows(output_csv, paths, probs, class_names, *, skipped: int) -> None:

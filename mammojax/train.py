@@ -9,7 +9,7 @@ import jax
 import numpy as np
 
 from mammojax import models, workdir as workdir_lib
-from mammojax.data import augment, datasets, pipeline, preprocess
+from mammojax.data import augment, datasets, patch_cache, pipeline, preprocess
 from mammojax.evaluation import metrics as metrics_lib, predictions
 from mammojax.training import checkpoint, loop, losses, metric_writer, parallel, steps
 from mammojax.training.progress import Progress
@@ -24,9 +24,18 @@ def validate_config(config) -> None:
   augment.check_strategy(config.data.augmentation)
   if config.train.loss not in losses.LOSSES:
     raise ValueError(f'Unknown train.loss {config.train.loss!r}; valid choices: {losses.LOSSES}.')
-  if config.data.source not in datasets.SOURCES:
-    raise ValueError(f'Unknown data.source {config.data.source!r}; valid choices: '
-                     f'{datasets.SOURCES}.')
+  datasets.configured_sources(config.data)
+  if config.data.crop not in patch_cache.CROP_MODES:
+    raise ValueError(f'Unknown data.crop {config.data.crop!r}; valid choices: '
+                     f'{patch_cache.CROP_MODES}.')
+  if config.data.balance not in pipeline.BALANCE_MODES:
+    raise ValueError(f'Unknown data.balance {config.data.balance!r}; valid choices: '
+                     f'{pipeline.BALANCE_MODES}.')
+  classes = [c for c in config.data.classes.split(',') if c.strip()]
+  if classes and len(classes) != config.model.num_classes:
+    raise ValueError(f'data.classes names {len(classes)} classes but model.num_classes='
+                     f'{config.model.num_classes}; set --config.model.num_classes='
+                     f'{len(classes)}.')
   preprocess.PreprocessConfig.from_config(config.data.preprocess)
   if models.input_mode(config.model) != 'none' and config.data.preprocess.normalize != 'none':
     raise ValueError(f'{config.model.backbone} with pretrained weights scales its input as '
@@ -50,8 +59,10 @@ def class_weights_for(config, train_labels: np.ndarray) -> tuple[float, ...] | N
 
 
 def array_sources(data: datasets.Datasets) -> dict:
+  """Grain sources per split; training keeps the lesion masks for augmentation."""
   return {name: pipeline.ArraySource(getattr(data, name).images,
-                                     datasets.labels_of(getattr(data, name)))
+                                     datasets.labels_of(getattr(data, name)),
+                                     getattr(data, name).masks if name == 'train' else None)
           for name in ('train', 'val', 'test')}
 
 
@@ -91,9 +102,9 @@ def _run_phases(config, phases, state, progress, sources, graphdef, mesh, checkp
           step_fn, state, sources['train'], data_config=config.data, seed=config.seed,
           epoch=progress.global_epoch, lr_scale=progress.lr_scale, mesh=mesh,
           description=f'{phase.name} {progress.epoch_in_phase + 1}/{phase.config.epochs}')
-      val_probs = loop.predict_examples(eval_fn, state.params, state.batch_stats,
+      val_probs = loop.predict_with_tta(eval_fn, state.params, state.batch_stats,
                                         sources['val'], batch_size=config.data.eval_batch_size,
-                                        mesh=mesh)
+                                        mesh=mesh, tta=config.data.tta)
       val_metrics = metrics_lib.classification_metrics(sources['val'].labels, val_probs)
       lr_scale = progress.lr_scale
       improved = progress.end_epoch(phase.config, val_metrics)
@@ -143,6 +154,11 @@ def build_run(config, workdir, *, load_pretrained: bool = True) -> Run:
   phases = loop.resolve_phases(config, params, model.block_names)
   workdir = workdir_lib.prepare(workdir, config)
   data = datasets.build_datasets(config.data, seed=config.seed)
+  if len(data.class_names) != config.model.num_classes:
+    raise ValueError(f'The data has {len(data.class_names)} classes {list(data.class_names)} '
+                     f'but model.num_classes={config.model.num_classes}; set '
+                     f'--config.model.num_classes={len(data.class_names)} (or choose classes '
+                     'with --config.data.classes=a,b).')
   workdir_lib.write_json(workdir / 'data_report.json', data.report)
   workdir_lib.write_json(workdir / 'preprocess.json', preprocess.PreprocessConfig.from_config(
       config.data.preprocess).to_dict())
@@ -167,8 +183,9 @@ def evaluate_best(config, run: Run, progress: Progress, mesh, checkpoints) -> di
   sources = array_sources(run.data)
   results = {}
   for name in ('val', 'test'):
-    probs = loop.predict_examples(eval_fn, best['params'], best['batch_stats'], sources[name],
-                                  batch_size=config.data.eval_batch_size, mesh=mesh)
+    probs = loop.predict_with_tta(eval_fn, best['params'], best['batch_stats'], sources[name],
+                                  batch_size=config.data.eval_batch_size, mesh=mesh,
+                                  tta=config.data.tta)
     results[name] = score_split(name, probs, getattr(run.data, name), run.data.class_names,
                                 run.workdir)
   summary = {

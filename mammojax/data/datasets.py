@@ -1,4 +1,10 @@
-"""From ``config.data`` to train/val/test patch sets and a data report."""
+"""From ``config.data`` to train/val/test patch sets and a data report.
+
+Flow: each configured source's reader → records (``records.py``) → integer
+labels from ``data.classes`` → leakage-free splits → cached patch arrays.
+Every record left out on the way is counted, with its reason, in the report
+that the run writes to ``data_report.json``.
+"""
 
 import collections
 import dataclasses
@@ -8,11 +14,27 @@ import pathlib
 
 import numpy as np
 
-from mammojax.data import patch_cache, preprocess, splits
+from mammojax.data import patch_cache, preprocess, records as records_lib, splits
 from mammojax.data.sources import cbis_ddsm, synthetic
 
-SOURCES = ('synthetic', 'cbis_ddsm')
-CLASS_NAMES = ('benign', 'malignant')
+MAMMOGRAPHY_CLASSES = ('benign', 'malignant')
+
+
+def _read_synthetic(root: pathlib.Path, data_config):
+  return cbis_ddsm.read_cbis_ddsm(root, abnormality_types=_abnormality_types(data_config))
+
+
+def _read_cbis_ddsm(root: pathlib.Path, data_config):
+  return cbis_ddsm.read_cbis_ddsm(root, abnormality_types=_abnormality_types(data_config))
+
+
+# name → (reader(root, data_config) → (records, skipped), default class names or None
+# when the classes are whatever the dataset's folders/labels say).
+READERS = {
+    'synthetic': (_read_synthetic, MAMMOGRAPHY_CLASSES),
+    'cbis_ddsm': (_read_cbis_ddsm, MAMMOGRAPHY_CLASSES),
+}
+SOURCES = tuple(READERS)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -28,56 +50,118 @@ def default_cache_root() -> pathlib.Path:
   return pathlib.Path(os.environ.get('MAMMOJAX_CACHE', pathlib.Path.home() / '.cache' / 'mammojax'))
 
 
-def dataset_root(data_config) -> pathlib.Path:
-  """Where the CBIS-DDSM layout lives: the user's folder or the synthetic set."""
-  if data_config.source == 'synthetic':
-    root = data_config.root or default_cache_root() / 'data'
+def _abnormality_types(data_config) -> tuple[str, ...]:
+  return tuple(t.strip() for t in data_config.abnormality_types.split(',') if t.strip())
+
+
+def _names(text: str) -> list[str]:
+  return [part.strip() for part in text.split(',') if part.strip()]
+
+
+def configured_sources(data_config) -> list[tuple[str, str]]:
+  """[(source name, root)] from ``data.source`` and ``data.root`` (comma-separated)."""
+  names, roots = _names(data_config.source), _names(data_config.root)
+  unknown = [name for name in names if name not in READERS]
+  if not names or unknown:
+    raise ValueError(f'Unknown data.source {data_config.source!r}; valid choices: {SOURCES} '
+                     '(several: comma-separated, e.g. cbis_ddsm,mias).')
+  if len(names) > 1 and len(roots) != len(names):
+    raise ValueError(f'data.source names {len(names)} sources; give as many data.root '
+                     f'folders, comma-separated in the same order (got {len(roots)}).')
+  return list(zip(names, roots if len(names) > 1 else [data_config.root]))
+
+
+def dataset_root(name: str, root: str, data_config) -> pathlib.Path:
+  """The folder a source reads: the user's, or the synthetic set (written once)."""
+  if name == 'synthetic':
     return synthetic.ensure_synthetic_cbis_ddsm(
-        root, num_patients=data_config.synthetic_patients, seed=data_config.synthetic_seed)
-  if data_config.source == 'cbis_ddsm':
-    if not data_config.root:
-      raise ValueError('data.source=cbis_ddsm needs --config.data.root=FOLDER holding the '
-                       'four *_case_description_*_set.csv files.')
-    return pathlib.Path(data_config.root)
-  raise ValueError(f'Unknown data.source {data_config.source!r}; valid choices: {SOURCES}.')
+        root or default_cache_root() / 'data', num_patients=data_config.synthetic_patients,
+        seed=data_config.synthetic_seed)
+  if not root:
+    raise ValueError(f'data.source={name} needs --config.data.root=FOLDER (the dataset as '
+                     'downloaded); see the README\'s Data section for its layout.')
+  if not pathlib.Path(root).is_dir():
+    raise ValueError(f'data.root {root} is not a folder; point it at the {name} dataset.')
+  return pathlib.Path(root)
+
+
+def class_names_for(data_config, records: list[dict]) -> tuple[str, ...]:
+  """``data.classes``, or the first source's defaults, or the classes found (sorted)."""
+  if data_config.classes:
+    return tuple(_names(data_config.classes))
+  first = _names(data_config.source)[0]
+  return READERS[first][1] or tuple(sorted({r['class_name'] for r in records}))
 
 
 def read_records(data_config) -> tuple[list[dict], list[dict]]:
-  """Records of the configured source and the rows its reader skipped."""
-  types = tuple(t.strip() for t in data_config.abnormality_types.split(',') if t.strip())
-  return cbis_ddsm.read_cbis_ddsm(dataset_root(data_config), abnormality_types=types)
+  """Records of every configured source, and the inputs their readers skipped."""
+  all_records, all_skipped = [], []
+  for name, root in configured_sources(data_config):
+    reader = READERS[name][0]
+    found, skipped = reader(dataset_root(name, root, data_config), data_config)
+    for record in found:
+      records_lib.check_record(record)
+    logging.info('%s: %d records, %d skipped.', name, len(found), len(skipped))
+    all_records += found
+    all_skipped += [{'source': name, **s} for s in skipped]
+  return all_records, all_skipped
 
 
-def _counts(patch_set: patch_cache.PatchSet) -> dict:
-  counter = collections.Counter(f'{r["source"]}/{CLASS_NAMES[r["label"]]}'
-                                for r in patch_set.records)
-  return dict(sorted(counter.items()))
+def label_records(records: list[dict], class_names: tuple[str, ...]
+                  ) -> tuple[list[dict], list[dict]]:
+  """Sets ``label`` = index of ``class_name``; records of other classes are skipped."""
+  index = {name: i for i, name in enumerate(class_names)}
+  kept, skipped = [], []
+  for record in records:
+    if record['class_name'] in index:
+      kept.append({**record, 'label': index[record['class_name']]})
+    else:
+      skipped.append({'id': record['id'], 'file': record['image_path'],
+                      'reason': f'class {record["class_name"]!r} is not in data.classes '
+                                f'{list(class_names)}'})
+  return kept, skipped
+
+
+def _counts(split_records: list[dict], class_names) -> dict:
+  """{source: {class: count}} of one split."""
+  counts = collections.defaultdict(collections.Counter)
+  for record in split_records:
+    counts[record['source']][class_names[record['label']]] += 1
+  return {source: dict(sorted(c.items())) for source, c in sorted(counts.items())}
+
+
+def _reasons(skipped: list[dict]) -> dict:
+  """How many records each kind of reason skipped (the text before any path)."""
+  kinds = collections.Counter(s['reason'].split(':')[0][:80] for s in skipped)
+  return dict(kinds.most_common())
 
 
 def build_datasets(data_config, *, seed: int, cache_dir: str | None = None) -> Datasets:
   """Reads records, splits by patient, and loads or builds the cached patches."""
-  records, skipped_rows = read_records(data_config)
-  train_records = [r for r in records if r['split'] == 'train']
-  test_records = [r for r in records if r['split'] == 'test']
-  train_records, val_records = splits.split_train_val(
-      train_records, val_fraction=data_config.val_fraction, seed=seed)
+  records, skipped = read_records(data_config)
+  class_names = class_names_for(data_config, records)
+  records, unlabelled = label_records(records, class_names)
+  split_records, leaking = splits.assign_splits(
+      records, val_fraction=data_config.val_fraction, test_fraction=data_config.test_fraction,
+      seed=seed, folds=data_config.folds, fold=data_config.fold)
   config = preprocess.PreprocessConfig.from_config(data_config.preprocess)
   cache = cache_dir or data_config.cache_dir or default_cache_root() / 'patches'
   sets = {name: patch_cache.load_or_build_patches(
-      split_records, config, size=data_config.patch_size, margin=data_config.patch_margin,
-      cache_dir=cache) for name, split_records in
-          (('train', train_records), ('val', val_records), ('test', test_records))}
+      split_records[name], config, size=data_config.patch_size, margin=data_config.patch_margin,
+      crop=data_config.crop, cache_dir=cache) for name in ('train', 'val', 'test')}
   for name, patch_set in sets.items():
     if len(patch_set.images) == 0:
       raise ValueError(f'The {name} split is empty after reading {len(records)} records; '
-                       'check data.root and data.abnormality_types.')
-  skipped = skipped_rows + [s for p in sets.values() for s in p.skipped]
+                       'check data.root, data.classes and data.abnormality_types.')
+  skipped = skipped + unlabelled + leaking + [s for p in sets.values() for s in p.skipped]
   if skipped:
     logging.warning('Skipped %d records (reasons in data_report.json); first: %s',
                     len(skipped), skipped[0])
-  report = {'counts': {name: _counts(p) for name, p in sets.items()},
-            'num_skipped': len(skipped), 'skipped': skipped}
-  return Datasets(class_names=CLASS_NAMES, report=report, **sets)
+  report = {'classes': list(class_names),
+            'counts': {name: _counts(p.records, class_names) for name, p in sets.items()},
+            'num_skipped': len(skipped), 'skipped_by_reason': _reasons(skipped),
+            'skipped': skipped}
+  return Datasets(class_names=class_names, report=report, **sets)
 
 
 def labels_of(patch_set: patch_cache.PatchSet) -> np.ndarray:

@@ -14,18 +14,53 @@ import numpy as np
 from mammojax.data import augment
 
 
+BALANCE_MODES = ('none', 'batches')
+
+
 @dataclasses.dataclass(frozen=True)
 class ArraySource:
-  """Random access over in-memory arrays, one dict per example."""
+  """Random access over in-memory arrays, one dict per example.
+
+  ``masks`` (N, H, W, 1) uint8, when given, travels with each image so that
+  geometric augmentations move the lesion mask with it.
+  """
   images: np.ndarray
   labels: np.ndarray
+  masks: np.ndarray | None = None
 
   def __len__(self) -> int:
     return len(self.images)
 
   def __getitem__(self, index: int) -> dict:
-    return {'image': self.images[index], 'label': self.labels[index],
-            'weight': np.float32(1.0)}
+    example = {'image': self.images[index], 'label': self.labels[index],
+               'weight': np.float32(1.0)}
+    if self.masks is not None:
+      example['mask'] = self.masks[index].astype(np.float32)
+    return example
+
+
+def balanced_order(labels: np.ndarray, *, seed: int, epoch: int,
+                   global_batch_size: int) -> np.ndarray:
+  """An epoch's example order in which every global batch is class-balanced.
+
+  Each class is shuffled and oversampled (whole reshuffled passes, then a
+  random remainder) to the size of the largest class; classes are then
+  interleaved and shuffled inside each global batch, so a batch whose size
+  is a multiple of the class count holds exactly as many of each class.
+  """
+  rng = np.random.default_rng(epoch_seed(seed, epoch, stream=2))
+  classes = np.unique(labels)
+  largest = max(int(np.sum(labels == c)) for c in classes)
+  columns = []
+  for label in classes:
+    members = np.flatnonzero(labels == label)
+    passes = [rng.permutation(members) for _ in range(-(-largest // len(members)))]
+    columns.append(np.concatenate(passes)[:largest])
+  order = np.stack(columns, axis=1).ravel()
+  for start in range(0, len(order), global_batch_size):
+    order[start:start + global_batch_size] = rng.permutation(
+        order[start:start + global_batch_size])
+  return order
 
 
 def epoch_seed(seed: int, epoch: int, stream: int = 0) -> int:
@@ -33,24 +68,43 @@ def epoch_seed(seed: int, epoch: int, stream: int = 0) -> int:
   return int(np.random.SeedSequence([seed, epoch, stream]).generate_state(1)[0])
 
 
+def _epoch_examples(source: ArraySource, *, seed: int, epoch: int, balance: str,
+                    global_batch_size: int) -> grain.MapDataset:
+  if balance == 'batches':
+    order = balanced_order(source.labels, seed=seed, epoch=epoch,
+                           global_batch_size=global_batch_size)
+    return grain.MapDataset.range(len(order)).map(lambda i: source[int(order[i])])
+  if balance != 'none':
+    raise ValueError(f'Unknown data.balance {balance!r}; valid choices: {BALANCE_MODES}.')
+  return grain.MapDataset.source(source).shuffle(seed=epoch_seed(seed, epoch))
+
+
 def train_batches(source: ArraySource, *, global_batch_size: int, seed: int, epoch: int,
                   augmentation: str, process_index: int = 0, process_count: int = 1,
-                  start_batch: int = 0) -> grain.MapDataset:
-  """This process's batches of one training epoch (full global batches only)."""
+                  start_batch: int = 0, balance: str = 'none') -> grain.MapDataset:
+  """This process's batches of one training epoch (full global batches only).
+
+  ``balance='batches'`` oversamples minority classes so that every batch is
+  class-balanced (the epoch then has ``classes × largest class`` examples).
+  Masks, when the source has them, are used by augmentation and then dropped:
+  the classifier's step takes images, labels and weights.
+  """
   if global_batch_size % process_count:
     raise ValueError(f'data.batch_size={global_batch_size} must be divisible by the '
                      f'number of processes ({process_count}).')
-  num_batches = len(source) // global_batch_size
+  dataset = _epoch_examples(source, seed=seed, epoch=epoch, balance=balance,
+                            global_batch_size=global_batch_size)
+  num_batches = len(dataset) // global_batch_size
   if num_batches == 0:
     raise ValueError(f'The training set has {len(source)} examples, fewer than '
                      f'data.batch_size={global_batch_size}; lower the batch size.')
-  dataset = grain.MapDataset.source(source).shuffle(seed=epoch_seed(seed, epoch))
   # Keep whole global batches, then deal examples round-robin to processes:
   # global batch g is the same set of examples whatever the process count.
   dataset = dataset[:num_batches * global_batch_size][process_index::process_count]
   dataset = dataset.random_map(
       functools.partial(augment.augment_example, strategy=augmentation),
       seed=epoch_seed(seed, epoch, stream=1))
+  dataset = dataset.map(_without_mask)
   dataset = dataset.batch(global_batch_size // process_count, drop_remainder=True)
   return dataset[start_batch:]
 
@@ -60,8 +114,12 @@ def eval_batches(source: ArraySource, *, global_batch_size: int, process_index: 
   """All examples in order, the last batch padded with weight-0 examples."""
   padded = -(-len(source) // global_batch_size) * global_batch_size
   dataset = grain.MapDataset.range(padded).map(functools.partial(_padded_example, source))
-  dataset = dataset[process_index::process_count]
+  dataset = dataset[process_index::process_count].map(_without_mask)
   return dataset.batch(global_batch_size // process_count)
+
+
+def _without_mask(example: dict) -> dict:
+  return {key: value for key, value in example.items() if key != 'mask'}
 
 
 def _padded_example(source: ArraySource, index: int) -> dict:

@@ -12,7 +12,7 @@ import jax
 import numpy as np
 import tqdm
 
-from mammojax.data import pipeline
+from mammojax.data import augment, pipeline
 from mammojax.evaluation import metrics as metrics_lib
 from mammojax.training import optim, parallel, steps
 
@@ -56,13 +56,25 @@ def predict_examples(eval_fn, params, batch_stats, source: pipeline.ArraySource,
   return np.concatenate([parallel.gather(o) for o in outputs])[:len(source)]
 
 
+def predict_with_tta(eval_fn, params, batch_stats, source: pipeline.ArraySource, *,
+                     batch_size: int, mesh, tta: bool) -> np.ndarray:
+  """Class probabilities, averaged over flipped views when ``tta`` (data.tta)."""
+  if not tta:
+    return predict_examples(eval_fn, params, batch_stats, source, batch_size=batch_size,
+                            mesh=mesh)
+  views = augment.tta_views(source.images)
+  return augment.tta_average([
+      predict_examples(eval_fn, params, batch_stats, pipeline.ArraySource(view, source.labels),
+                       batch_size=batch_size, mesh=mesh) for view in views])
+
+
 def train_epoch(step_fn, state, source, *, data_config, seed: int, epoch: int,
                 lr_scale: float, mesh, description: str):
   """One epoch of training; returns the state and the epoch's train metrics."""
   batches = pipeline.train_batches(
       source, global_batch_size=data_config.batch_size, seed=seed, epoch=epoch,
       augmentation=data_config.augmentation, process_index=jax.process_index(),
-      process_count=jax.process_count())
+      process_count=jax.process_count(), balance=data_config.balance)
   scale = jax.device_put(np.float32(lr_scale), parallel.replicated(mesh))
   losses, probs, labels = [], [], []
   start = time.perf_counter()

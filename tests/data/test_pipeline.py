@@ -1,4 +1,5 @@
 import numpy as np
+import pytest
 
 from mammojax.data import pipeline
 
@@ -61,3 +62,40 @@ def test_eval_batches_pad_with_zero_weights():
   assert len(batches) == 3
   assert batches[-1]['weight'].tolist() == [1, 1, 0, 0]
   assert sum(labels_of(batches), [])[:10] == list(range(10))
+
+
+def test_balanced_batches_hold_each_class_equally():
+  labels = np.array([0] * 30 + [1] * 6, np.int32)
+  source = pipeline.ArraySource(np.zeros((36, 4, 4, 1), np.float32), labels)
+  batches = list(pipeline.train_batches(source, global_batch_size=8, seed=0, epoch=0,
+                                        augmentation='none', balance='batches'))
+  assert len(batches) == 60 // 8  # minority oversampled to 30: 60 examples per epoch
+  for batch in batches:
+    assert np.bincount(batch['label'], minlength=2).tolist() == [4, 4]
+
+
+def test_balanced_order_covers_every_minority_example_and_is_seeded():
+  labels = np.array([0] * 20 + [1] * 7, np.int32)
+  order = pipeline.balanced_order(labels, seed=1, epoch=0, global_batch_size=4)
+  assert set(order[labels[order] == 1]) == set(range(20, 27))
+  assert set(order[labels[order] == 0]) == set(range(20))
+  again = pipeline.balanced_order(labels, seed=1, epoch=0, global_batch_size=4)
+  other = pipeline.balanced_order(labels, seed=1, epoch=1, global_batch_size=4)
+  assert np.array_equal(order, again) and not np.array_equal(order, other)
+
+
+def test_masks_travel_with_images_then_leave_the_batch():
+  images = np.zeros((8, 6, 6, 1), np.float32)
+  images[:, :, :3] = 1.0  # left half bright
+  masks = (images > 0).astype(np.uint8)  # the mask marks the bright half
+  source = pipeline.ArraySource(images, np.zeros(8, np.int32), masks)
+  assert source[0]['mask'].shape == (6, 6, 1)
+  batches = list(pipeline.train_batches(source, global_batch_size=4, seed=0, epoch=0,
+                                        augmentation='flip_hv'))
+  assert all(set(batch) == {'image', 'label', 'weight'} for batch in batches)
+
+
+def test_unknown_balance_mode_lists_choices():
+  with pytest.raises(ValueError, match='data.balance'):
+    pipeline.train_batches(make_source(), global_batch_size=4, seed=0, epoch=0,
+                           augmentation='none', balance='oversample')
