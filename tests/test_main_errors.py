@@ -22,7 +22,12 @@ def smoke_config():
     ('data.augmentation', 'rotate', 'valid choices'),
     ('phases.finetune.optimizer', 'rmsprop', "valid choices: ('adam', 'adamw', 'sgd')"),
     ('train.loss', 'hinge', "valid choices: ('cross_entropy', 'focal')"),
-    ('data.source', 'mias', "valid choices: ('synthetic', 'cbis_ddsm')"),
+    ('data.source', 'mias2', "valid choices: ('synthetic', 'cbis_ddsm', 'mias'"),
+    ('data.source', 'mias', 'data.source=mias needs --config.data.root=FOLDER'),
+    ('data.source', 'synthetic,mias', 'give as many data.root folders'),
+    ('data.crop', 'lesion', "valid choices: ('auto', 'roi', 'whole')"),
+    ('data.balance', 'oversample', "valid choices: ('none', 'batches')"),
+    ('data.classes', 'normal,benign,malignant', '--config.model.num_classes=3'),
 ])
 def test_bad_choice_names_the_valid_ones_before_touching_the_workdir(tmp_path, field, value,
                                                                    expected):

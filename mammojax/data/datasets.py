@@ -15,7 +15,7 @@ import pathlib
 import numpy as np
 
 from mammojax.data import patch_cache, preprocess, records as records_lib, splits
-from mammojax.data.sources import cbis_ddsm, synthetic
+from mammojax.data.sources import cbis_ddsm, inbreast, mias, synthetic
 
 MAMMOGRAPHY_CLASSES = ('benign', 'malignant')
 
@@ -28,11 +28,23 @@ def _read_cbis_ddsm(root: pathlib.Path, data_config):
   return cbis_ddsm.read_cbis_ddsm(root, abnormality_types=_abnormality_types(data_config))
 
 
+def _read_mias(root: pathlib.Path, data_config):
+  del data_config
+  return mias.read_mias(root)
+
+
+def _read_inbreast(root: pathlib.Path, data_config):
+  del data_config
+  return inbreast.read_inbreast(root)
+
+
 # name → (reader(root, data_config) → (records, skipped), default class names or None
 # when the classes are whatever the dataset's folders/labels say).
 READERS = {
     'synthetic': (_read_synthetic, MAMMOGRAPHY_CLASSES),
     'cbis_ddsm': (_read_cbis_ddsm, MAMMOGRAPHY_CLASSES),
+    'mias': (_read_mias, MAMMOGRAPHY_CLASSES),
+    'inbreast': (_read_inbreast, MAMMOGRAPHY_CLASSES),
 }
 SOURCES = tuple(READERS)
 
@@ -68,7 +80,14 @@ def configured_sources(data_config) -> list[tuple[str, str]]:
   if len(names) > 1 and len(roots) != len(names):
     raise ValueError(f'data.source names {len(names)} sources; give as many data.root '
                      f'folders, comma-separated in the same order (got {len(roots)}).')
-  return list(zip(names, roots if len(names) > 1 else [data_config.root]))
+  pairs = list(zip(names, roots if len(names) > 1 else [data_config.root]))
+  for name, root in pairs:
+    if name != 'synthetic' and not root:
+      raise ValueError(f'data.source={name} needs --config.data.root=FOLDER (the dataset as '
+                       'downloaded); see the README\'s Data section for its layout.')
+    if name != 'synthetic' and not pathlib.Path(root).is_dir():
+      raise ValueError(f'data.root {root} is not a folder; point it at the {name} dataset.')
+  return pairs
 
 
 def dataset_root(name: str, root: str, data_config) -> pathlib.Path:
@@ -77,11 +96,6 @@ def dataset_root(name: str, root: str, data_config) -> pathlib.Path:
     return synthetic.ensure_synthetic_cbis_ddsm(
         root or default_cache_root() / 'data', num_patients=data_config.synthetic_patients,
         seed=data_config.synthetic_seed)
-  if not root:
-    raise ValueError(f'data.source={name} needs --config.data.root=FOLDER (the dataset as '
-                     'downloaded); see the README\'s Data section for its layout.')
-  if not pathlib.Path(root).is_dir():
-    raise ValueError(f'data.root {root} is not a folder; point it at the {name} dataset.')
   return pathlib.Path(root)
 
 
