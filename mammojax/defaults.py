@@ -71,8 +71,14 @@ def base_config() -> ml_collections.ConfigDict:
   config.data.tta = False  # validation/test probabilities averaged over 4 flipped views
   config.data.batch_size = 32
   config.data.eval_batch_size = 128
+  # Stored in preprocess.json and part of the patch cache key (data/preprocess.py).
   config.data.preprocess = ml_collections.ConfigDict(dict(
-      clahe_clip_limit=2.0, clahe_tile=8, resize_height=0, normalize='zscore'))
+      clahe_clip_limit=2.0, clahe_tile=8, resize_height=0,
+      normalize='zscore',  # 'zscore', 'gcn' (global contrast normalisation) or 'none'
+      gcn_scale=1.0, gcn_lambda=0.0,
+      breast_mask=False,  # keep the largest bright component: drops labels and markers
+      mask_threshold=0.0,  # breast mask threshold as a fraction of the range; 0 = Otsu
+      canonical_side=''))  # 'left' or 'right': flip images so the breast lies there
 
   config.model = ml_collections.ConfigDict()
   config.model.backbone = 'small_cnn'

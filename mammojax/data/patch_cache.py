@@ -62,19 +62,20 @@ def cache_key(records, preprocess_config, *, size: int, margin: float, crop: str
 
 
 def lesion_mask(record: dict, original_shape: tuple[int, int],
-                shape: tuple[int, int]) -> np.ndarray:
-  """The union of a record's mask files and ROI shapes, at ``shape`` (uint8 0/1)."""
-  mask = np.zeros(shape, np.uint8)
+                prepared: preprocess.PreparedImage) -> np.ndarray:
+  """The union of a record's mask files and ROI shapes, in the prepared image's
+  geometry (resized and flipped like it), uint8 0/1."""
+  mask = np.zeros(prepared.image.shape[:2], np.uint8)
   for mask_path in record['mask_paths']:
     part = image_io.load_mask(mask_path)
     expected, found = original_shape[0] / original_shape[1], part.shape[0] / part.shape[1]
     if abs(found - expected) > MAX_ASPECT_MISMATCH * expected:
       raise ValueError(f'mask {mask_path} is {part.shape[1]}x{part.shape[0]} but its image is '
                        f'{original_shape[1]}x{original_shape[0]}: it belongs to another image')
-    mask = np.maximum(mask, patches.resize_mask(part, shape))
+    mask = np.maximum(mask, prepared.transform_mask(part))
   if record['rois']:
     drawn = records_lib.render_rois(record['rois'], original_shape)
-    mask = np.maximum(mask, patches.resize_mask(drawn, shape))
+    mask = np.maximum(mask, prepared.transform_mask(drawn))
   return mask
 
 
@@ -82,11 +83,11 @@ def _resize(image: np.ndarray, size: int, interpolation) -> np.ndarray:
   return cv2.resize(image, (size, size), interpolation=interpolation)
 
 
-def _example(image, record, original_shape, config, size, margin, crop):
+def _example(prepared, record, original_shape, config, size, margin, crop):
   """(patch, mask patch) of one record; ValueError with the reason to skip it."""
   if crop == 'roi' and not records_lib.has_roi(record):
     raise ValueError('no lesion mask or ROI to crop (use data.crop=whole for whole images)')
-  mask = lesion_mask(record, original_shape, image.shape)
+  image, mask = prepared.image, lesion_mask(record, original_shape, prepared)
   if crop == 'roi':
     box = patches.square_box(patches.mask_bbox(mask), margin)
     patch, mask_patch = patches.crop_padded(image, box), patches.crop_padded(mask, box)
@@ -104,13 +105,14 @@ def _image_patches(image_path, image_records, config, size, margin, crop):
   """Patches of every record of one image: [(record_id, (patch, mask) | reason)]."""
   try:
     raw = image_io.load_grayscale(image_path)
-    image = preprocess.preprocess_full_image(raw, config)
+    prepared = preprocess.prepare_full_image(raw, config,
+                                             laterality=image_records[0].get('laterality'))
   except ValueError as error:
     return [(r['id'], str(error)) for r in image_records]
   results = []
   for record in image_records:
     try:
-      results.append((record['id'], _example(image, record, raw.shape, config, size, margin,
+      results.append((record['id'], _example(prepared, record, raw.shape, config, size, margin,
                                              crop)))
     except ValueError as error:
       results.append((record['id'], f'{error} (masks: {record["mask_paths"]})'))
