@@ -54,6 +54,10 @@ def base_config() -> ml_collections.ConfigDict:
   config.data.root = ''  # dataset folder; for 'synthetic', where it is written
   config.data.classes = ''  # class names → labels 0..K-1; '' = the source's own
   config.data.cache_dir = ''  # preprocessed patches; '' = ~/.cache/mammojax/patches
+  # data.source=csv_masks (ISIC style): ROOT/<csv_file> with these columns.
+  config.data.csv_file = 'labels.csv'
+  config.data.csv_id_column = 'id'
+  config.data.csv_label_column = 'label'
   config.data.synthetic_patients = 320
   config.data.synthetic_seed = 0
   config.data.abnormality_types = 'mass,calcification'

@@ -9,8 +9,9 @@ import jax
 import numpy as np
 
 from mammojax import models, workdir as workdir_lib
-from mammojax.data import augment, datasets, patch_cache, pipeline, preprocess
-from mammojax.evaluation import metrics as metrics_lib, predictions
+from mammojax.data import augment, datasets, image_io, patch_cache, pipeline, preprocess
+from mammojax.evaluation import augment_figure, metrics as metrics_lib, predictions
+from mammojax.evaluation import preprocess_figure
 from mammojax.training import checkpoint, loop, losses, metric_writer, parallel, steps
 from mammojax.training.progress import Progress
 
@@ -165,6 +166,24 @@ def build_run(config, workdir, *, load_pretrained: bool = True) -> Run:
   return Run(workdir, data, graphdef, params, batch_stats, phases)
 
 
+def write_data_figures(config, run: Run, *, samples: int = 3) -> None:
+  """plots/preprocess_steps.png and plots/augmentation.png, once per run (process 0)."""
+  plots = run.workdir / 'plots'
+  if jax.process_index() != 0 or (plots / 'augmentation.png').exists():
+    return
+  plots.mkdir(exist_ok=True)
+  records = run.data.train.records[:samples]
+  preprocess_figure.save_preprocess_figure(
+      [image_io.load_grayscale(r['image_path']) for r in records],
+      preprocess.PreprocessConfig.from_config(config.data.preprocess),
+      plots / 'preprocess_steps.png', lateralities=[r.get('laterality') for r in records])
+  train = run.data.train
+  examples = [{'image': train.images[i], 'mask': train.masks[i].astype(np.float32)}
+              for i in range(min(samples, len(train.images)))]
+  augment_figure.save_augment_figure(examples, config.data.augmentation,
+                                     plots / 'augmentation.png', seed=config.seed)
+
+
 def score_split(name, probs, patch_set, class_names, workdir) -> dict:
   labels = datasets.labels_of(patch_set)
   if jax.process_index() == 0:
@@ -213,6 +232,7 @@ def train_and_evaluate(config, workdir: str | pathlib.Path) -> dict:
     logging.info('Backbone %s starts from random initialisation (no pretrained weights: '
                  'set config.model.pretrained=FILE to use a weights file).',
                  config.model.backbone)
+  write_data_figures(config, run)
   mesh = parallel.create_mesh()
   checkpoints = checkpoint.RunCheckpoints(run.workdir,
                                          keep_latest=config.train.keep_checkpoints)

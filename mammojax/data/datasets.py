@@ -15,7 +15,8 @@ import pathlib
 import numpy as np
 
 from mammojax.data import patch_cache, preprocess, records as records_lib, splits
-from mammojax.data.sources import cbis_ddsm, inbreast, mias, synthetic
+from mammojax.data.sources import cbis_ddsm, csv_masks, folders, inbreast, mias, synthetic
+from mammojax.data.sources import tfds_cbis
 
 MAMMOGRAPHY_CLASSES = ('benign', 'malignant')
 
@@ -38,6 +39,22 @@ def _read_inbreast(root: pathlib.Path, data_config):
   return inbreast.read_inbreast(root)
 
 
+def _read_folders(root: pathlib.Path, data_config):
+  del data_config
+  return folders.read_class_folders(root, source=root.name or 'folders')
+
+
+def _read_csv_masks(root: pathlib.Path, data_config):
+  return csv_masks.read_csv_with_masks(
+      root, csv_name=data_config.csv_file, id_column=data_config.csv_id_column,
+      label_column=data_config.csv_label_column)
+
+
+def _read_tfds_cbis(root: pathlib.Path | None, data_config):
+  del data_config
+  return tfds_cbis.read_tfds_cbis(root, cache_dir=default_cache_root() / 'tfds')
+
+
 # name → (reader(root, data_config) → (records, skipped), default class names or None
 # when the classes are whatever the dataset's folders/labels say).
 READERS = {
@@ -45,7 +62,13 @@ READERS = {
     'cbis_ddsm': (_read_cbis_ddsm, MAMMOGRAPHY_CLASSES),
     'mias': (_read_mias, MAMMOGRAPHY_CLASSES),
     'inbreast': (_read_inbreast, MAMMOGRAPHY_CLASSES),
+    'folders': (_read_folders, None),
+    'csv_masks': (_read_csv_masks, None),
+    'tfds_cbis': (_read_tfds_cbis, None),
 }
+# Sources whose root may stay empty: the synthetic set is written to the
+# cache, TFDS looks in its default data_dir (~/tensorflow_datasets).
+OPTIONAL_ROOT = ('synthetic', 'tfds_cbis')
 SOURCES = tuple(READERS)
 
 
@@ -72,7 +95,8 @@ def _names(text: str) -> list[str]:
 
 def configured_sources(data_config) -> list[tuple[str, str]]:
   """[(source name, root)] from ``data.source`` and ``data.root`` (comma-separated)."""
-  names, roots = _names(data_config.source), _names(data_config.root)
+  # Empty roots keep their place ('synthetic' needs none): ',/data/mias'.
+  names, roots = _names(data_config.source), [r.strip() for r in data_config.root.split(',')]
   unknown = [name for name in names if name not in READERS]
   if not names or unknown:
     raise ValueError(f'Unknown data.source {data_config.source!r}; valid choices: {SOURCES} '
@@ -82,10 +106,10 @@ def configured_sources(data_config) -> list[tuple[str, str]]:
                      f'folders, comma-separated in the same order (got {len(roots)}).')
   pairs = list(zip(names, roots if len(names) > 1 else [data_config.root]))
   for name, root in pairs:
-    if name != 'synthetic' and not root:
+    if name not in OPTIONAL_ROOT and not root:
       raise ValueError(f'data.source={name} needs --config.data.root=FOLDER (the dataset as '
                        'downloaded); see the README\'s Data section for its layout.')
-    if name != 'synthetic' and not pathlib.Path(root).is_dir():
+    if root and not pathlib.Path(root).is_dir():
       raise ValueError(f'data.root {root} is not a folder; point it at the {name} dataset.')
   return pairs
 
@@ -96,7 +120,7 @@ def dataset_root(name: str, root: str, data_config) -> pathlib.Path:
     return synthetic.ensure_synthetic_cbis_ddsm(
         root or default_cache_root() / 'data', num_patients=data_config.synthetic_patients,
         seed=data_config.synthetic_seed)
-  return pathlib.Path(root)
+  return pathlib.Path(root) if root else None
 
 
 def class_names_for(data_config, records: list[dict]) -> tuple[str, ...]:
@@ -110,11 +134,16 @@ def class_names_for(data_config, records: list[dict]) -> tuple[str, ...]:
 def read_records(data_config) -> tuple[list[dict], list[dict]]:
   """Records of every configured source, and the inputs their readers skipped."""
   all_records, all_skipped = [], []
-  for name, root in configured_sources(data_config):
+  pairs = configured_sources(data_config)
+  for name, root in pairs:
     reader = READERS[name][0]
     found, skipped = reader(dataset_root(name, root, data_config), data_config)
     for record in found:
       records_lib.check_record(record)
+    if name == 'synthetic':  # read through the CBIS-DDSM reader, reported as itself
+      found = [{**record, 'source': 'synthetic'} for record in found]
+    if len(pairs) > 1:  # ids must stay unique across sources
+      found = [{**record, 'id': f'{name}/{record["id"]}'} for record in found]
     logging.info('%s: %d records, %d skipped.', name, len(found), len(skipped))
     all_records += found
     all_skipped += [{'source': name, **s} for s in skipped]
@@ -150,6 +179,11 @@ def _reasons(skipped: list[dict]) -> dict:
   return dict(kinds.most_common())
 
 
+def _repairs(records: list[dict]) -> dict:
+  """How many records each reader repair touched (e.g. swapped CBIS-DDSM columns)."""
+  return dict(collections.Counter(fix for r in records for fix in r.get('fixed', ())))
+
+
 def build_datasets(data_config, *, seed: int, cache_dir: str | None = None) -> Datasets:
   """Reads records, splits by patient, and loads or builds the cached patches."""
   records, skipped = read_records(data_config)
@@ -173,6 +207,7 @@ def build_datasets(data_config, *, seed: int, cache_dir: str | None = None) -> D
                     len(skipped), skipped[0])
   report = {'classes': list(class_names),
             'counts': {name: _counts(p.records, class_names) for name, p in sets.items()},
+            'repaired': _repairs(records),
             'num_skipped': len(skipped), 'skipped_by_reason': _reasons(skipped),
             'skipped': skipped}
   return Datasets(class_names=class_names, report=report, **sets)

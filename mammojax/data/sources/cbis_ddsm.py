@@ -1,18 +1,38 @@
 """Reader of the CBIS-DDSM case-description CSVs.
 
 CBIS-DDSM ships four CSVs (mass/calcification x train/test) with one row per
-abnormality. ``read_cbis_ddsm`` turns them into records: plain dicts with
-absolute paths, a binary label and the patient/image keys that later steps
-(mask creation, grouped splits, patches) need.
+abnormality. ``read_cbis_ddsm`` turns them into records (``data.records``):
+plain dicts with absolute paths, the class, and the patient/image keys that
+later steps (mask creation, grouped splits, patches) need.
 
-Expected folder layout (the synthetic set written by
-``mammojax.data.sources.synthetic`` follows it)::
+Two folder layouts are read::
 
-    root/
+    root/                                    CSV paths exist as written
       mass_case_description_train_set.csv    (and the three other CSVs)
-      Mass-Training_P_00001_LEFT_CC/...      image, crop and mask files,
-      ...                                    at the paths the CSV cells give,
-                                             relative to root
+      Mass-Training_P_00001_LEFT_CC/...      (PNG conversions, the synthetic set)
+
+    root/                                    the TCIA download (NBIA retriever)
+      mass_case_description_train_set.csv
+      CBIS-DDSM/                             (or the case folders right in root)
+        Mass-Training_P_00001_LEFT_CC/07-20-2016-DDSM-74994/
+            1.000000-full mammogram images-24515/1-1.dcm
+        Mass-Training_P_00001_LEFT_CC_1/07-21-2016-DDSM-22101/
+            1.000000-ROI mask images-31902/1-1.dcm
+            1.000000-cropped images-10245/1-2.dcm  (or both files in one series)
+
+The CSV cells of a TCIA download name UID folders that do not exist on disk
+(``Mass-Training_P_00001_LEFT_CC/1.3.6.../1.3.6.../000000.dcm``), so a path
+that is not found is resolved by its first component, the case folder. Which
+file of an abnormality folder is the ROI mask and which the crop is decided by
+content, never by name (the numbering is not consistent across the download):
+the DICOM SeriesDescription when it tells the files apart, else the header
+size (the mask has the full image's size), else the pixels (the mask is
+binary, the crop is not). The same test catches rows whose crop and mask
+columns are swapped (it happens in the real CSVs); they are swapped back.
+
+Every record says what was repaired in ``record['fixed']``, a list of
+``FIX_*`` strings (empty when the row was used as written), so a run can
+report e.g. ``sum(FIX_SWAPPED in r['fixed'] for r in records)``.
 
 Rows are read strictly where a silent mistake would corrupt labels (unknown
 pathology, missing column, duplicate ids: ``ValueError``), and leniently where
@@ -28,39 +48,54 @@ import os
 import pathlib
 from collections.abc import Iterator, Sequence
 
-SOURCE_NAME = "cbis_ddsm"
-SPLITS = ("train", "test")
-ABNORMALITY_TYPES = ("mass", "calcification")
+import numpy as np
+
+from mammojax.data import image_io, records as records_lib
+
+SOURCE_NAME = 'cbis_ddsm'
+SPLITS = ('train', 'test')
+ABNORMALITY_TYPES = ('mass', 'calcification')
 
 CSV_FILE_NAMES = {
-    ("mass", "train"): "mass_case_description_train_set.csv",
-    ("mass", "test"): "mass_case_description_test_set.csv",
-    ("calcification", "train"): "calc_case_description_train_set.csv",
-    ("calcification", "test"): "calc_case_description_test_set.csv",
+    ('mass', 'train'): 'mass_case_description_train_set.csv',
+    ('mass', 'test'): 'mass_case_description_test_set.csv',
+    ('calcification', 'train'): 'calc_case_description_train_set.csv',
+    ('calcification', 'test'): 'calc_case_description_test_set.csv',
 }
 
 # Prefix of the image folders in the real download; reused in record ids so an
 # id names the same thing a CBIS-DDSM user already knows.
 ID_PREFIXES = {
-    ("mass", "train"): "Mass-Training",
-    ("mass", "test"): "Mass-Test",
-    ("calcification", "train"): "Calc-Training",
-    ("calcification", "test"): "Calc-Test",
+    ('mass', 'train'): 'Mass-Training',
+    ('mass', 'test'): 'Mass-Test',
+    ('calcification', 'train'): 'Calc-Training',
+    ('calcification', 'test'): 'Calc-Test',
 }
 
-PATHOLOGY_LABELS = {"BENIGN": 0, "BENIGN_WITHOUT_CALLBACK": 0, "MALIGNANT": 1}
-LATERALITIES = ("LEFT", "RIGHT")
-VIEWS = ("CC", "MLO")
+PATHOLOGY_LABELS = {'BENIGN': 0, 'BENIGN_WITHOUT_CALLBACK': 0, 'MALIGNANT': 1}
+CLASS_NAMES = ('benign', 'malignant')  # indexed by the label
+LATERALITIES = ('LEFT', 'RIGHT')
+VIEWS = ('CC', 'MLO')
+
+# What ``record['fixed']`` may list.
+FIX_TCIA_PATHS = 'paths resolved in the TCIA download folders'
+FIX_SWAPPED = 'swapped crop/mask columns'
+
+# The NBIA retriever puts the case folders in this subfolder of the download.
+TCIA_FOLDER = 'CBIS-DDSM'
+# Share of pixels allowed off {0, max} in a mask: lossy or resized conversions
+# blur the outline, which is a tiny part of a full-size image.
+MASK_OFF_VALUES_FRACTION = 0.01
 
 # Normalised column names (see ``normalize_column_name``).
-PATIENT_COLUMN = "patient id"
-LATERALITY_COLUMN = "left or right breast"
-VIEW_COLUMN = "image view"
-ABNORMALITY_ID_COLUMN = "abnormality id"
-PATHOLOGY_COLUMN = "pathology"
-IMAGE_COLUMN = "image file path"
-CROP_COLUMN = "cropped image file path"
-MASK_COLUMN = "roi mask file path"
+PATIENT_COLUMN = 'patient id'
+LATERALITY_COLUMN = 'left or right breast'
+VIEW_COLUMN = 'image view'
+ABNORMALITY_ID_COLUMN = 'abnormality id'
+PATHOLOGY_COLUMN = 'pathology'
+IMAGE_COLUMN = 'image file path'
+CROP_COLUMN = 'cropped image file path'
+MASK_COLUMN = 'roi mask file path'
 
 REQUIRED_COLUMNS = (
     PATIENT_COLUMN,
@@ -73,9 +108,9 @@ REQUIRED_COLUMNS = (
 )
 PATH_COLUMNS = (IMAGE_COLUMN, CROP_COLUMN, MASK_COLUMN)
 
-_LAYOUT_HINT = ("Expected layout: <root>/{csv_names} next to the image folders, with the "
-                "CSV path cells relative to <root> (e.g. "
-                "'Mass-Training_P_00001_LEFT_CC/full/000000.png').")
+_LAYOUT_HINT = ('Expected layout: <root>/{csv_names} next to the image folders (or next to '
+                'the CBIS-DDSM/ folder of a TCIA download), with the CSV path cells relative '
+                "to <root> (e.g. 'Mass-Training_P_00001_LEFT_CC/full/000000.png').")
 
 
 class _SkipRow(Exception):
@@ -92,24 +127,26 @@ def read_cbis_ddsm(
 
   Args:
     root: dataset folder holding the CSVs; CSV paths are relative to it.
-    splits: any of ``"train"``, ``"test"``.
-    abnormality_types: any of ``"mass"``, ``"calcification"``.
+    splits: any of ``'train'``, ``'test'``.
+    abnormality_types: any of ``'mass'``, ``'calcification'``.
 
   Returns:
     ``(records, skipped)``. One record per usable abnormality row with keys
-    id, image_id, image_path, mask_paths, crop_path, label, pathology,
-    abnormality_type, abnormality_id, patient_id, laterality, view, split,
-    source. ``skipped`` holds ``{"file", "row", "id", "reason"}`` for each
-    row left out (``row`` is the 1-based line where the row starts in the
-    CSV, the header being line 1).
+    id, image_id, image_path, class_name ('benign'/'malignant'), label (0/1),
+    mask_paths (one file), rois ([]), crop_path (None when absent),
+    pathology, abnormality_type, abnormality_id, patient_id, laterality,
+    view, split, source and fixed (the ``FIX_*`` repairs applied).
+    ``skipped`` holds ``{'file', 'row', 'id', 'reason'}`` for each row left
+    out (``row`` is the 1-based line where the row starts in the CSV, the
+    header being line 1).
 
   Raises:
     FileNotFoundError: a requested CSV is missing.
     ValueError: bad arguments, a missing column, an unknown pathology,
       laterality or view, a non-integer abnormality id, duplicate ids.
   """
-  _check_choices("split", splits, SPLITS)
-  _check_choices("abnormality type", abnormality_types, ABNORMALITY_TYPES)
+  _check_choices('split', splits, SPLITS)
+  _check_choices('abnormality type', abnormality_types, ABNORMALITY_TYPES)
   # Lexical absolute path, not resolve(): a dataset folder reached through
   # a symlink (common on clusters) must still contain its own files.
   root = pathlib.Path(os.path.abspath(root))
@@ -128,23 +165,23 @@ def find_csv(root: pathlib.Path, abnormality_type: str, split: str) -> pathlib.P
   """Return the case-description CSV for one (type, split) or raise FileNotFoundError."""
   csv_path = root / CSV_FILE_NAMES[(abnormality_type, split)]
   if not csv_path.is_file():
-    names = ", ".join(sorted(CSV_FILE_NAMES.values()))
-    raise FileNotFoundError(f"CBIS-DDSM {abnormality_type} {split} CSV not found: {csv_path}. " +
-                            _LAYOUT_HINT.format(csv_names=f"{{{names}}}"))
+    names = ', '.join(sorted(CSV_FILE_NAMES.values()))
+    raise FileNotFoundError(f'CBIS-DDSM {abnormality_type} {split} CSV not found: {csv_path}. ' +
+                            _LAYOUT_HINT.format(csv_names=f'{{{names}}}'))
   return csv_path
 
 
 def normalize_column_name(name: str) -> str:
   """'  Breast_Density ' -> 'breast density' (the real CSVs mix both spellings)."""
-  return " ".join(name.replace("_", " ").split()).lower()
+  return ' '.join(name.replace('_', ' ').split()).lower()
 
 
 def _check_choices(what: str, given: Sequence[str], allowed: Sequence[str]) -> None:
   if isinstance(given, str):
-    raise ValueError(f"Pass a sequence of {what}s, e.g. ({given!r},), not a string.")
+    raise ValueError(f'Pass a sequence of {what}s, e.g. ({given!r},), not a string.')
   unknown = [value for value in given if value not in allowed]
   if unknown:
-    raise ValueError(f"Unknown {what} {unknown}; allowed: {list(allowed)}.")
+    raise ValueError(f'Unknown {what} {unknown}; allowed: {list(allowed)}.')
 
 
 def _read_csv_file(root: pathlib.Path, csv_path: pathlib.Path, abnormality_type: str,
@@ -158,10 +195,10 @@ def _read_csv_file(root: pathlib.Path, csv_path: pathlib.Path, abnormality_type:
       records.append(_row_to_record(row, keys, context))
     except _SkipRow as reason:
       skipped.append({
-          "file": str(csv_path),
-          "row": row_number,
-          "id": keys["id"],
-          "reason": str(reason)
+          'file': str(csv_path),
+          'row': row_number,
+          'id': keys['id'],
+          'reason': str(reason)
       })
   return records, skipped
 
@@ -170,11 +207,11 @@ def _iter_rows(csv_path: pathlib.Path) -> Iterator[tuple[int, dict[str, str]]]:
   """Yield (starting line number, {normalised column: cleaned cell}) per data row."""
   # utf-8-sig: a CSV saved by a spreadsheet program starts with a BOM that
   # would otherwise stick to the first column name.
-  with open(csv_path, newline="", encoding="utf-8-sig") as handle:
+  with open(csv_path, newline='', encoding='utf-8-sig') as handle:
     reader = csv.reader(handle)
     header = next(reader, None)
     if header is None:
-      raise ValueError(f"{csv_path}: empty file, expected a header row.")
+      raise ValueError(f'{csv_path}: empty file, expected a header row.')
     columns = [normalize_column_name(name) for name in header]
     _check_columns(csv_path, columns)
     previous_line = reader.line_num
@@ -184,21 +221,21 @@ def _iter_rows(csv_path: pathlib.Path) -> Iterator[tuple[int, dict[str, str]]]:
       start_line, previous_line = previous_line + 1, reader.line_num
       if not any(cell.strip() for cell in cells):
         continue  # blank line, not a row
-      cells = cells + [""] * (len(columns) - len(cells))
+      cells = cells + [''] * (len(columns) - len(cells))
       yield start_line, {column: _clean_cell(column, cell) for column, cell in zip(columns, cells)}
 
 
 def _check_columns(csv_path: pathlib.Path, columns: list[str]) -> None:
   missing = [column for column in REQUIRED_COLUMNS if column not in columns]
   if missing:
-    raise ValueError(f"{csv_path}: missing required column(s) {missing}; columns found: {columns}.")
+    raise ValueError(f'{csv_path}: missing required column(s) {missing}; columns found: {columns}.')
 
 
 def _clean_cell(column: str, cell: str) -> str:
   """Strip stray whitespace; path cells in the real CSVs carry embedded newlines."""
   if column in PATH_COLUMNS:
-    return cell.replace("\r", "").replace("\n", "").strip()
-  return " ".join(cell.split())
+    return cell.replace('\r', '').replace('\n', '').strip()
+  return ' '.join(cell.split())
 
 
 class _RowContext:
@@ -212,7 +249,7 @@ class _RowContext:
     self.split = split
 
   def error(self, message: str) -> ValueError:
-    return ValueError(f"{self.csv_path}: row {self.row_number}: {message}")
+    return ValueError(f'{self.csv_path}: row {self.row_number}: {message}')
 
 
 def _row_keys(row: dict[str, str], context: _RowContext) -> dict:
@@ -224,15 +261,15 @@ def _row_keys(row: dict[str, str], context: _RowContext) -> dict:
   laterality = _choice_cell(row, LATERALITY_COLUMN, LATERALITIES, context)
   view = _choice_cell(row, VIEW_COLUMN, VIEWS, context)
   abnormality_id = _abnormality_id(row, context)
-  image_id = f"{patient_id}_{laterality}_{view}"
+  image_id = f'{patient_id}_{laterality}_{view}'
   prefix = ID_PREFIXES[(context.abnormality_type, context.split)]
   return {
-      "id": f"{prefix}_{image_id}_{abnormality_id}",
-      "image_id": image_id,
-      "abnormality_id": abnormality_id,
-      "patient_id": patient_id,
-      "laterality": laterality,
-      "view": view,
+      'id': f'{prefix}_{image_id}_{abnormality_id}',
+      'image_id': image_id,
+      'abnormality_id': abnormality_id,
+      'patient_id': patient_id,
+      'laterality': laterality,
+      'view': view,
   }
 
 
@@ -241,13 +278,13 @@ def _abnormality_id(row: dict[str, str], context: _RowContext) -> int:
   try:
     return int(value)
   except ValueError:
-    raise context.error(f"abnormality id {value!r} is not an integer.") from None
+    raise context.error(f'abnormality id {value!r} is not an integer.') from None
 
 
 def _required_cell(row: dict[str, str], column: str, context: _RowContext) -> str:
-  value = row.get(column, "")
+  value = row.get(column, '')
   if not value:
-    raise context.error(f"empty {column!r}.")
+    raise context.error(f'empty {column!r}.')
   return value
 
 
@@ -255,69 +292,183 @@ def _choice_cell(row: dict[str, str], column: str, allowed: Sequence[str],
                  context: _RowContext) -> str:
   value = _required_cell(row, column, context).upper()
   if value not in allowed:
-    raise context.error(f"unknown {column!r} value {value!r}; allowed: {list(allowed)}.")
+    raise context.error(f'unknown {column!r} value {value!r}; allowed: {list(allowed)}.')
   return value
 
 
 def _row_to_record(row: dict[str, str], keys: dict, context: _RowContext) -> dict:
   """Build one record; raises _SkipRow when its files cannot be used."""
   pathology = _choice_cell(row, PATHOLOGY_COLUMN, tuple(PATHOLOGY_LABELS), context)
-  image_path = _existing_file(row, IMAGE_COLUMN, context)
-  mask_path = _existing_file(row, MASK_COLUMN, context)
+  image_path, image_fixes = _locate_image(row, context)
+  mask_path, crop_path, roi_fixes = _locate_roi_files(row, image_path, context)
+  label = PATHOLOGY_LABELS[pathology]
   return {
-      "id": keys["id"],
-      "image_id": keys["image_id"],
-      "image_path": image_path,
-      "mask_paths": [mask_path],
-      "crop_path": _optional_file(row, CROP_COLUMN, context),
-      "label": PATHOLOGY_LABELS[pathology],
-      "pathology": pathology,
-      "abnormality_type": context.abnormality_type,
-      "abnormality_id": keys["abnormality_id"],
-      "patient_id": keys["patient_id"],
-      "laterality": keys["laterality"],
-      "view": keys["view"],
-      "split": context.split,
-      "source": SOURCE_NAME,
+      'id': keys['id'],
+      'image_id': keys['image_id'],
+      'image_path': image_path,
+      'class_name': CLASS_NAMES[label],
+      'mask_paths': [mask_path],
+      'rois': [],
+      'crop_path': crop_path,
+      'label': label,
+      'pathology': pathology,
+      'abnormality_type': context.abnormality_type,
+      'abnormality_id': keys['abnormality_id'],
+      'patient_id': keys['patient_id'],
+      'laterality': keys['laterality'],
+      'view': keys['view'],
+      'split': context.split,
+      'source': SOURCE_NAME,
+      'fixed': sorted(set(image_fixes + roi_fixes)),
   }
 
 
-def _existing_file(row: dict[str, str], column: str, context: _RowContext) -> str:
-  """Absolute path of a required file, or _SkipRow saying why it cannot be used."""
-  cell = row.get(column, "")
-  if not cell:
-    raise _SkipRow(f"empty {column!r}")
-  path = _path_inside_root(cell, column, context)
-  if not os.path.isfile(path):
-    raise _SkipRow(f"{column!r} file not found: {path}")
-  return path
+def _locate_image(row: dict[str, str], context: _RowContext) -> tuple[str, list[str]]:
+  """(full image, fixes): the CSV path, else the one full image of its TCIA case folder."""
+  path = _required_path(row, IMAGE_COLUMN, context)
+  if os.path.isfile(path):
+    return path, []
+  folder, files = _case_folder_files(row[IMAGE_COLUMN], IMAGE_COLUMN, path, context)
+  if len(files) > 1:
+    files = [file for file in files if _series_kind(_dicom_header(file)) == 'full']
+  if len(files) != 1:
+    raise _SkipRow(f'{IMAGE_COLUMN!r} file not found: {path}; its case folder {folder} holds '
+                   'several image files and no single one says "full mammogram images"')
+  return files[0], [FIX_TCIA_PATHS]
 
 
-def _optional_file(row: dict[str, str], column: str, context: _RowContext) -> str | None:
-  """Absolute path of the crop when present; the crop can always be re-cut from the mask."""
-  cell = row.get(column, "")
+def _locate_roi_files(row: dict[str, str], image_path: str,
+                      context: _RowContext) -> tuple[str, str | None, list[str]]:
+  """(mask, crop or None, fixes): the CSV paths (swapped back if needed), else the case folder."""
+  mask_path = _required_path(row, MASK_COLUMN, context)
+  crop_path = _path_inside_root(row[CROP_COLUMN], CROP_COLUMN, context) if row.get(
+      CROP_COLUMN) else None
+  if crop_path is not None and not os.path.isfile(crop_path):
+    crop_path = None  # optional: the crop can always be re-cut from the mask
+  full_shape = _dicom_shape(image_path)
+  if os.path.isfile(mask_path):
+    return _unswap(mask_path, crop_path, full_shape)
+  folder, files = _case_folder_files(row[MASK_COLUMN], MASK_COLUMN, mask_path, context)
+  kinds = _classify_roi_files(files, full_shape)
+  masks = [file for file in files if kinds[file] == 'mask']
+  crops = [file for file in files if kinds[file] == 'crop']
+  if len(masks) != 1:
+    raise _SkipRow(f'{MASK_COLUMN!r} file not found: {mask_path}; its case folder {folder} '
+                   f'holds {len(masks)} ROI masks among {len(files)} image files, expected one')
+  return masks[0], crops[0] if len(crops) == 1 else crop_path, [FIX_TCIA_PATHS]
+
+
+def _unswap(mask_path: str, crop_path: str | None,
+            full_shape: tuple[int, int] | None) -> tuple[str, str | None, list[str]]:
+  """Swap the CSV's crop and mask cells back when the content says they are reversed."""
+  if _content_kind(mask_path, full_shape) == 'mask':
+    return mask_path, crop_path, []
+  if crop_path is not None and _content_kind(crop_path, full_shape) == 'mask':
+    return crop_path, mask_path, [FIX_SWAPPED]
+  raise _SkipRow(f'{MASK_COLUMN!r} file {mask_path} is not a binary mask' +
+                 ('' if crop_path is None else f', nor is the cropped image file {crop_path}'))
+
+
+def _required_path(row: dict[str, str], column: str, context: _RowContext) -> str:
+  """Absolute path named by a required cell (the file may not exist), or _SkipRow."""
+  cell = row.get(column, '')
   if not cell:
+    raise _SkipRow(f'empty {column!r}')
+  return _path_inside_root(cell, column, context)
+
+
+def _case_folder_files(cell: str, column: str, path: str,
+                       context: _RowContext) -> tuple[str, list[str]]:
+  """The TCIA case folder named by a CSV path's first component, and its image files."""
+  name = cell.replace('\\', '/').strip('/').split('/')[0]
+  for base in ('', TCIA_FOLDER):
+    folder = _path_inside_root(os.path.join(base, name), column, context)
+    if name not in ('', '.') and os.path.isdir(folder):
+      files = _image_files(folder)
+      if not files:
+        raise _SkipRow(f'{column!r} file not found: {path}; its case folder {folder} holds '
+                       'no image files')
+      return folder, files
+  raise _SkipRow(f'{column!r} file not found: {path}, nor a case folder {name!r} in '
+                 f'{context.root} or {context.root / TCIA_FOLDER}')
+
+
+def _image_files(folder: str) -> list[str]:
+  """Image files (DICOM, PNG, ...) anywhere under ``folder``, in a stable order."""
+  found = []
+  for parent, subfolders, names in os.walk(folder):
+    subfolders[:] = sorted(name for name in subfolders if not name.startswith('.'))
+    found += [os.path.join(parent, name) for name in sorted(names)
+              if not name.startswith('.') and name.lower().endswith(image_io.IMAGE_SUFFIXES)]
+  return found
+
+
+def _classify_roi_files(files: list[str],
+                        full_shape: tuple[int, int] | None) -> dict[str, str]:
+  """'mask' or 'crop' for each file of an abnormality folder, reading as little as possible."""
+  described = {file: _series_kind(_dicom_header(file)) for file in files}
+  kinds = list(described.values())
+  # When mask and crop share one series, both say 'ROI mask images': the
+  # description only counts when it tells every file apart.
+  if set(kinds) <= {'mask', 'crop'} and len(set(kinds)) == len(kinds):
+    return described
+  return {file: _content_kind(file, full_shape) for file in files}
+
+
+def _content_kind(path: str, full_shape: tuple[int, int] | None) -> str:
+  """'mask' when the file has the full image's size (DICOM header) or is binary, else 'crop'."""
+  if full_shape is not None and _dicom_shape(path) == full_shape:
+    return 'mask'
+  # Pixels only now: the header was not enough (PNG, or a mask whose size
+  # differs slightly from its image, which happens in the real download).
+  try:
+    pixels = image_io.load_grayscale(path)
+  except ValueError as error:
+    raise _SkipRow(str(error)) from None
+  off_values = np.count_nonzero((pixels != 0) & (pixels != pixels.max()))
+  return 'mask' if off_values <= MASK_OFF_VALUES_FRACTION * pixels.size else 'crop'
+
+
+def _series_kind(header) -> str | None:
+  """'full', 'mask' or 'crop' from a DICOM SeriesDescription, None when it does not say."""
+  description = str(getattr(header, 'SeriesDescription', '') or '').lower()
+  for word, kind in (('full', 'full'), ('mask', 'mask'), ('crop', 'crop')):
+    if word in description:
+      return kind
+  return None
+
+
+def _dicom_shape(path: str) -> tuple[int, int] | None:
+  """(rows, columns) from a DICOM header, None for other files."""
+  header = _dicom_header(path)
+  rows, columns = getattr(header, 'Rows', None), getattr(header, 'Columns', None)
+  return (int(rows), int(columns)) if rows and columns else None
+
+
+def _dicom_header(path: str):
+  """The DICOM header without pixels (fast), or None for other or unreadable files."""
+  if not image_io.is_dicom(path):
     return None
-  path = _path_inside_root(cell, column, context)
-  return path if os.path.isfile(path) else None
+  import pydicom  # pylint: disable=import-outside-toplevel  (only DICOM users pay for it)
+  try:
+    return pydicom.dcmread(path, stop_before_pixels=True)
+  except Exception:  # pylint: disable=broad-except  (pydicom raises many types for one cause)
+    return None  # a broken file is reported by image_io when its pixels are read
 
 
 def _path_inside_root(cell: str, column: str, context: _RowContext) -> str:
   """Join a CSV path to the root; _SkipRow if it points outside the dataset."""
-  # Lexical normalisation removes '..' and honours absolute cells, which is
-  # what an untrusted CSV can use to escape; symlinks the user placed inside
-  # the dataset folder are deliberately followed.
-  path = os.path.normpath(os.path.join(context.root, cell.replace("\\", "/")))
-  if os.path.commonpath([path, str(context.root)]) != str(context.root):
-    raise _SkipRow(f"{column!r} path escapes the dataset root {context.root}: {cell!r}")
-  return path
+  try:
+    return records_lib.path_inside(context.root, cell)
+  except ValueError:
+    raise _SkipRow(f'{column!r} path escapes the dataset root {context.root}: {cell!r}') from None
 
 
 def _check_unique_ids(records: list[dict]) -> None:
-  counts = collections.Counter(record["id"] for record in records)
+  counts = collections.Counter(record['id'] for record in records)
   duplicates = sorted(record_id for record_id, count in counts.items() if count > 1)
   if duplicates:
-    shown = ", ".join(duplicates[:10]) + (" ..." if len(duplicates) > 10 else "")
+    shown = ', '.join(duplicates[:10]) + (' ...' if len(duplicates) > 10 else '')
     raise ValueError(
-        f"{len(duplicates)} duplicate abnormality id(s) in the CBIS-DDSM CSVs: {shown}. "
-        "Each (CSV, patient, side, view, abnormality id) must appear once.")
+        f'{len(duplicates)} duplicate abnormality id(s) in the CBIS-DDSM CSVs: {shown}. '
+        'Each (CSV, patient, side, view, abnormality id) must appear once.')
