@@ -69,7 +69,12 @@ def base_config() -> ml_collections.ConfigDict:
   # the whole image; 'auto': 'roi' when the records locate lesions.
   config.data.crop = 'auto'
   config.data.patch_size = 64
-  config.data.patch_margin = 1.2
+  config.data.patch_margin = 1.2  # the notes use 1.2 and 1.4
+  config.data.crops_per_lesion = 1  # > 1: extra training crops, shifted, IoU ≥ crop_min_overlap
+  config.data.crop_min_overlap = 0.9
+  # > 0: background patches per image (breast tissue away from lesions, TFDS
+  # rules), labelled 'background', which data.classes must then name.
+  config.data.background_patches = 0
   config.data.augmentation = 'flip_hv'
   config.data.balance = 'none'  # 'batches': oversample so every batch is class-balanced
   config.data.tta = False  # validation/test probabilities averaged over 4 flipped views

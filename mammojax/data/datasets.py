@@ -14,7 +14,7 @@ import pathlib
 
 import numpy as np
 
-from mammojax.data import patch_cache, preprocess, records as records_lib, splits
+from mammojax.data import examples, patch_cache, preprocess, records as records_lib, splits
 from mammojax.data.sources import cbis_ddsm, csv_masks, folders, inbreast, mias, synthetic
 from mammojax.data.sources import tfds_cbis
 
@@ -179,6 +179,17 @@ def _reasons(skipped: list[dict]) -> dict:
   return dict(kinds.most_common())
 
 
+def background_label(data_config, class_names: tuple[str, ...]) -> int:
+  """The label of background patches (-1 when none are drawn)."""
+  if not data_config.background_patches:
+    return -1
+  if examples.BACKGROUND_CLASS not in class_names:
+    raise ValueError(f'data.background_patches={data_config.background_patches} needs a '
+                     f'{examples.BACKGROUND_CLASS!r} class: e.g. --config.data.classes='
+                     'background,benign,malignant --config.model.num_classes=3.')
+  return class_names.index(examples.BACKGROUND_CLASS)
+
+
 def _repairs(records: list[dict]) -> dict:
   """How many records each reader repair touched (e.g. swapped CBIS-DDSM columns)."""
   return dict(collections.Counter(fix for r in records for fix in r.get('fixed', ())))
@@ -194,9 +205,15 @@ def build_datasets(data_config, *, seed: int, cache_dir: str | None = None) -> D
       seed=seed, folds=data_config.folds, fold=data_config.fold)
   config = preprocess.PreprocessConfig.from_config(data_config.preprocess)
   cache = cache_dir or data_config.cache_dir or default_cache_root() / 'patches'
+  spec = dict(size=data_config.patch_size, margin=data_config.patch_margin,
+              crop=data_config.crop, cache_dir=cache, seed=seed,
+              min_overlap=data_config.crop_min_overlap,
+              background_per_image=data_config.background_patches,
+              background_label=background_label(data_config, class_names))
   sets = {name: patch_cache.load_or_build_patches(
-      split_records[name], config, size=data_config.patch_size, margin=data_config.patch_margin,
-      crop=data_config.crop, cache_dir=cache) for name in ('train', 'val', 'test')}
+      split_records[name], config, **spec,
+      crops_per_lesion=data_config.crops_per_lesion if name == 'train' else 1)
+          for name in ('train', 'val', 'test')}
   for name, patch_set in sets.items():
     if len(patch_set.images) == 0:
       raise ValueError(f'The {name} split is empty after reading {len(records)} records; '

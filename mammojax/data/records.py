@@ -25,9 +25,14 @@ Required keys:
 
 A record with neither mask files nor ROI shapes is a whole-image example.
 
-Optional keys: label (int, set by the CBIS-DDSM reader for its two classes),
-pathology, abnormality_type, abnormality_id, laterality ('LEFT'/'RIGHT', used
-to flip right breasts to a canonical side), view, crop_path, birads.
+Optional keys: label (int; the run sets it from ``class_name``),
+laterality ('LEFT'/'RIGHT', used to flip images to a canonical side), view;
+per reader: pathology, abnormality_type, abnormality_id, crop_path and
+fixed (repairs made to the row: TCIA paths, swapped columns) for CBIS-DDSM;
+background_tissue, abnormality_class, severity, roi_missing (a lesion whose
+position Info.txt does not give) for MIAS; birads, acr, image_size,
+roi_names for INbreast; mask_missing and columns for CSV + masks; tfds_id
+for TFDS.
 """
 
 from __future__ import annotations

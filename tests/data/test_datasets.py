@@ -143,3 +143,23 @@ def test_csv_with_masks_crops_lesions_by_their_masks(tmp_path):
   assert data.class_names == ('melanoma', 'nevus')
   patches = np.concatenate([data.train.masks, data.val.masks, data.test.masks])
   assert patches.shape[0] == 12 and patches[:, 8, 8, 0].all()  # every crop centred on its lesion
+
+
+def test_extra_crops_train_only_and_background_patches(mias_root, tmp_path):
+  config = data_config(source='mias', root=str(mias_root), crops_per_lesion=3,
+                       background_patches=2, classes='background,benign,malignant')
+  data = datasets.build_datasets(config, seed=0, cache_dir=tmp_path / 'cache')
+  train_ids = [r['id'] for r in data.train.records]
+  lesions = [i for i in train_ids if '#' not in i]
+  assert len([i for i in train_ids if '#crop' in i]) == 2 * len(lesions)
+  assert not any('#crop' in r['id'] for r in data.val.records + data.test.records)
+  background = [r for r in data.train.records if r['class_name'] == 'background']
+  assert background and all(r['label'] == 0 for r in background)
+  index = [i for i, r in enumerate(data.train.records) if r['class_name'] == 'background']
+  assert not data.train.masks[index].any()  # background patches hold no lesion
+
+
+def test_background_patches_need_a_background_class(mias_root, tmp_path):
+  with pytest.raises(ValueError, match="needs a 'background' class"):
+    datasets.build_datasets(data_config(source='mias', root=str(mias_root),
+                                        background_patches=2), seed=0, cache_dir=tmp_path)
