@@ -36,7 +36,7 @@ def tversky_per_image(logits: jax.Array, targets: jax.Array, *, alpha: float, be
   """``1 - (TP + s) / (TP + alpha*FN + beta*FP + s)`` on soft counts, per image.
 
   ``alpha`` weighs false negatives and ``beta`` false positives (Abraham &
-  Khan 2019 convention); alpha = beta = 0.5 is the soft Dice loss. The smoothing
+  Khan 2019 convention); alpha = beta = 0.5 with s = 0 is the soft Dice loss. The smoothing
   ``s`` makes an empty prediction of an empty mask a perfect score (loss 0)
   instead of 0/0.
   """

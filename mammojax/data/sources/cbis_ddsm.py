@@ -48,9 +48,8 @@ import os
 import pathlib
 from collections.abc import Iterator, Sequence
 
-import numpy as np
-
-from mammojax.data import image_io, records as records_lib
+from mammojax.data import records as records_lib
+from mammojax.data.sources import cbis_ddsm_files
 
 SOURCE_NAME = 'cbis_ddsm'
 SPLITS = ('train', 'test')
@@ -83,9 +82,6 @@ FIX_SWAPPED = 'swapped crop/mask columns'
 
 # The NBIA retriever puts the case folders in this subfolder of the download.
 TCIA_FOLDER = 'CBIS-DDSM'
-# Share of pixels allowed off {0, max} in a mask: lossy or resized conversions
-# blur the outline, which is a tiny part of a full-size image.
-MASK_OFF_VALUES_FRACTION = 0.01
 
 # Normalised column names (see ``normalize_column_name``).
 PATIENT_COLUMN = 'patient id'
@@ -330,7 +326,8 @@ def _locate_image(row: dict[str, str], context: _RowContext) -> tuple[str, list[
     return path, []
   folder, files = _case_folder_files(row[IMAGE_COLUMN], IMAGE_COLUMN, path, context)
   if len(files) > 1:
-    files = [file for file in files if _series_kind(_dicom_header(file)) == 'full']
+    files = [file for file in files
+             if cbis_ddsm_files.series_kind(cbis_ddsm_files.dicom_header(file)) == 'full']
   if len(files) != 1:
     raise _SkipRow(f'{IMAGE_COLUMN!r} file not found: {path}; its case folder {folder} holds '
                    'several image files and no single one says "full mammogram images"')
@@ -345,11 +342,14 @@ def _locate_roi_files(row: dict[str, str], image_path: str,
       CROP_COLUMN) else None
   if crop_path is not None and not os.path.isfile(crop_path):
     crop_path = None  # optional: the crop can always be re-cut from the mask
-  full_shape = _dicom_shape(image_path)
+  full_shape = cbis_ddsm_files.dicom_shape(image_path)
   if os.path.isfile(mask_path):
     return _unswap(mask_path, crop_path, full_shape)
   folder, files = _case_folder_files(row[MASK_COLUMN], MASK_COLUMN, mask_path, context)
-  kinds = _classify_roi_files(files, full_shape)
+  try:
+    kinds = cbis_ddsm_files.classify_roi_files(files, full_shape)
+  except ValueError as error:
+    raise _SkipRow(str(error)) from None
   masks = [file for file in files if kinds[file] == 'mask']
   crops = [file for file in files if kinds[file] == 'crop']
   if len(masks) != 1:
@@ -361,10 +361,13 @@ def _locate_roi_files(row: dict[str, str], image_path: str,
 def _unswap(mask_path: str, crop_path: str | None,
             full_shape: tuple[int, int] | None) -> tuple[str, str | None, list[str]]:
   """Swap the CSV's crop and mask cells back when the content says they are reversed."""
-  if _content_kind(mask_path, full_shape) == 'mask':
-    return mask_path, crop_path, []
-  if crop_path is not None and _content_kind(crop_path, full_shape) == 'mask':
-    return crop_path, mask_path, [FIX_SWAPPED]
+  try:
+    if cbis_ddsm_files.content_kind(mask_path, full_shape) == 'mask':
+      return mask_path, crop_path, []
+    if crop_path is not None and cbis_ddsm_files.content_kind(crop_path, full_shape) == 'mask':
+      return crop_path, mask_path, [FIX_SWAPPED]
+  except ValueError as error:
+    raise _SkipRow(str(error)) from None
   raise _SkipRow(f'{MASK_COLUMN!r} file {mask_path} is not a binary mask' +
                  ('' if crop_path is None else f', nor is the cropped image file {crop_path}'))
 
@@ -384,76 +387,13 @@ def _case_folder_files(cell: str, column: str, path: str,
   for base in ('', TCIA_FOLDER):
     folder = _path_inside_root(os.path.join(base, name), column, context)
     if name not in ('', '.') and os.path.isdir(folder):
-      files = _image_files(folder)
+      files = cbis_ddsm_files.image_files(folder)
       if not files:
         raise _SkipRow(f'{column!r} file not found: {path}; its case folder {folder} holds '
                        'no image files')
       return folder, files
   raise _SkipRow(f'{column!r} file not found: {path}, nor a case folder {name!r} in '
                  f'{context.root} or {context.root / TCIA_FOLDER}')
-
-
-def _image_files(folder: str) -> list[str]:
-  """Image files (DICOM, PNG, ...) anywhere under ``folder``, in a stable order."""
-  found = []
-  for parent, subfolders, names in os.walk(folder):
-    subfolders[:] = sorted(name for name in subfolders if not name.startswith('.'))
-    found += [os.path.join(parent, name) for name in sorted(names)
-              if not name.startswith('.') and name.lower().endswith(image_io.IMAGE_SUFFIXES)]
-  return found
-
-
-def _classify_roi_files(files: list[str],
-                        full_shape: tuple[int, int] | None) -> dict[str, str]:
-  """'mask' or 'crop' for each file of an abnormality folder, reading as little as possible."""
-  described = {file: _series_kind(_dicom_header(file)) for file in files}
-  kinds = list(described.values())
-  # When mask and crop share one series, both say 'ROI mask images': the
-  # description only counts when it tells every file apart.
-  if set(kinds) <= {'mask', 'crop'} and len(set(kinds)) == len(kinds):
-    return described
-  return {file: _content_kind(file, full_shape) for file in files}
-
-
-def _content_kind(path: str, full_shape: tuple[int, int] | None) -> str:
-  """'mask' when the file has the full image's size (DICOM header) or is binary, else 'crop'."""
-  if full_shape is not None and _dicom_shape(path) == full_shape:
-    return 'mask'
-  # Pixels only now: the header was not enough (PNG, or a mask whose size
-  # differs slightly from its image, which happens in the real download).
-  try:
-    pixels = image_io.load_grayscale(path)
-  except ValueError as error:
-    raise _SkipRow(str(error)) from None
-  off_values = np.count_nonzero((pixels != 0) & (pixels != pixels.max()))
-  return 'mask' if off_values <= MASK_OFF_VALUES_FRACTION * pixels.size else 'crop'
-
-
-def _series_kind(header) -> str | None:
-  """'full', 'mask' or 'crop' from a DICOM SeriesDescription, None when it does not say."""
-  description = str(getattr(header, 'SeriesDescription', '') or '').lower()
-  for word, kind in (('full', 'full'), ('mask', 'mask'), ('crop', 'crop')):
-    if word in description:
-      return kind
-  return None
-
-
-def _dicom_shape(path: str) -> tuple[int, int] | None:
-  """(rows, columns) from a DICOM header, None for other files."""
-  header = _dicom_header(path)
-  rows, columns = getattr(header, 'Rows', None), getattr(header, 'Columns', None)
-  return (int(rows), int(columns)) if rows and columns else None
-
-
-def _dicom_header(path: str):
-  """The DICOM header without pixels (fast), or None for other or unreadable files."""
-  if not image_io.is_dicom(path):
-    return None
-  import pydicom  # pylint: disable=import-outside-toplevel  (only DICOM users pay for it)
-  try:
-    return pydicom.dcmread(path, stop_before_pixels=True)
-  except Exception:  # pylint: disable=broad-except  (pydicom raises many types for one cause)
-    return None  # a broken file is reported by image_io when its pixels are read
 
 
 def _path_inside_root(cell: str, column: str, context: _RowContext) -> str:

@@ -376,7 +376,7 @@ def test_tcia_separate_series_are_told_apart_by_description_alone(tmp_path, monk
   })
   def no_pixels(path):
     raise AssertionError(f'pixels of {path} were read; the headers suffice')
-  monkeypatch.setattr('mammojax.data.sources.cbis_ddsm.image_io.load_grayscale', no_pixels)
+  monkeypatch.setattr('mammojax.data.sources.cbis_ddsm_files.image_io.load_grayscale', no_pixels)
   record = read_one(tmp_path)
   assert relative_to(tmp_path, record['image_path']) == f'{FULL_SERIES}/1-1.dcm'
   assert relative_to(tmp_path, record['mask_paths'][0]) == (
@@ -400,7 +400,7 @@ def test_tcia_one_series_is_told_apart_by_size(tmp_path, monkeypatch, mask_name)
   def load_grayscale(path):
     pixels_read.append(pathlib.Path(path).name)
     return original(path)
-  monkeypatch.setattr('mammojax.data.sources.cbis_ddsm.image_io.load_grayscale', load_grayscale)
+  monkeypatch.setattr('mammojax.data.sources.cbis_ddsm_files.image_io.load_grayscale', load_grayscale)
   record = read_one(tmp_path)
   assert record['mask_paths'][0].endswith(f'{series}/{mask_name}.dcm')
   assert record['crop_path'].endswith(f'{series}/{crop_name}.dcm')
