@@ -31,7 +31,10 @@ def test_smoke_run_writes_every_output(smoke_run):
                  'train_auc', 'val_loss', 'val_auc', 'images_per_second'):
     assert all(np.isfinite(float(r[column])) for r in rows), column
   report = json.loads((workdir / 'data_report.json').read_text())
-  test_count = sum(report['counts']['test'].values())
+  test_count = sum(sum(by_class.values()) for by_class in report['counts']['test'].values())
+  assert report['classes'] == ['benign', 'malignant'] and report['num_skipped'] == 0
+  assert (workdir / 'plots' / 'preprocess_steps.png').is_file()
+  assert (workdir / 'plots' / 'augmentation.png').is_file()
   assert len(read_csv(workdir / 'predictions_test.csv')) == test_count
   assert [p['name'] for p in summary['phases']] == ['warmup', 'finetune', 'unfreeze_all']
   assert summary['phases'][0]['unfrozen_blocks'] == []
