@@ -3,7 +3,6 @@
 import dataclasses
 import logging
 import pathlib
-import time
 
 import jax
 import numpy as np
@@ -12,7 +11,8 @@ from mammojax import models, workdir as workdir_lib
 from mammojax.data import augment, datasets, image_io, patch_cache, pipeline, preprocess
 from mammojax.evaluation import augment_figure, metrics as metrics_lib, predictions
 from mammojax.evaluation import preprocess_figure
-from mammojax.training import checkpoint, loop, losses, metric_writer, parallel, steps
+from mammojax.training import checkpoint, loop, losses, metric_writer, parallel, phase_loop
+from mammojax.training import steps
 from mammojax.training.progress import Progress
 
 
@@ -67,65 +67,29 @@ def array_sources(data: datasets.Datasets) -> dict:
           for name in ('train', 'val', 'test')}
 
 
-def _resume(checkpoints, phases, params, batch_stats, mesh):
-  """(progress, state) from the latest checkpoint, or fresh ones."""
-  meta = checkpoints.latest_meta()
-  if meta is None:
-    progress = Progress()
-    progress.start_phase(0, phases[0].config)
-    return progress, loop.make_state(params, batch_stats, phases[0].tx, mesh)
-  progress = Progress.from_json(meta)
-  target = loop.make_state(params, batch_stats, phases[progress.phase_index].tx, mesh)
-  state = checkpoints.restore_state(checkpoints.latest, target, parallel.replicated(mesh))
-  logging.info('Resumed from epoch %d (phase %s, epoch %d of it).', progress.global_epoch,
-               phases[progress.phase_index].name, progress.epoch_in_phase)
-  return progress, state
-
-
-def _run_phases(config, phases, state, progress, sources, graphdef, mesh, checkpoints,
-                writer, class_weights):
-  """Trains every remaining phase, checkpointing after each epoch."""
+def classification_hooks(config, sources, graphdef, mesh, class_weights
+                         ) -> phase_loop.TaskHooks:
+  """How the phase loop trains and validates a classifier."""
   eval_fn = steps.jit_eval_step(graphdef, mesh)
-  total_epochs = sum(p.config.epochs for p in phases)
-  for index in range(progress.phase_index, len(phases)):
-    phase = phases[index]
-    if index != progress.phase_index:
-      progress.start_phase(index, phase.config)
-      state = loop.make_state(state.params, state.batch_stats, phase.tx, mesh, int(state.step))
-    logging.info('Phase %s: %d trainable parameters, unfrozen blocks: %s', phase.name,
-                 phase.trainable_params, ', '.join(phase.unfrozen_blocks) or 'none')
-    step_fn = steps.jit_train_step(steps.StepConfig(
+
+  def make_step(phase):
+    return steps.jit_train_step(steps.StepConfig(
         graphdef, phase.frozen_blocks, config.seed, config.train.loss, class_weights),
         phase.tx, mesh)
-    while not progress.phase_finished(phase.config):
-      start = time.perf_counter()
-      state, train_metrics, images_per_second, _ = loop.train_epoch(
-          step_fn, state, sources['train'], data_config=config.data, seed=config.seed,
-          epoch=progress.global_epoch, lr_scale=progress.lr_scale, mesh=mesh,
-          description=f'{phase.name} {progress.epoch_in_phase + 1}/{phase.config.epochs}')
-      val_probs = loop.predict_with_tta(eval_fn, state.params, state.batch_stats,
-                                        sources['val'], batch_size=config.data.eval_batch_size,
-                                        mesh=mesh, tta=config.data.tta)
-      val_metrics = metrics_lib.classification_metrics(sources['val'].labels, val_probs)
-      lr_scale = progress.lr_scale
-      improved = progress.end_epoch(phase.config, val_metrics)
-      seconds = time.perf_counter() - start
-      progress.phase_seconds[phase.name] = progress.phase_seconds.get(phase.name, 0.0) + seconds
-      progress.history.append({
-          'phase': phase.name, 'epoch': progress.global_epoch,
-          'epoch_in_phase': progress.epoch_in_phase, 'phase_epochs': phase.config.epochs,
-          'lr_scale': lr_scale, 'images_per_second': images_per_second,
-          'seconds': seconds, **{f'train_{k}': v for k, v in train_metrics.items()},
-          **{f'val_{k}': v for k, v in val_metrics.items()}})
-      if improved:  # best before latest: a kill in between re-runs an identical epoch
-        checkpoints.save(checkpoints.best, progress.global_epoch,
-                         {'params': state.params, 'batch_stats': state.batch_stats},
-                         {'epoch': progress.global_epoch, 'val_auc': progress.best_val_auc})
-      checkpoints.save(checkpoints.latest, progress.global_epoch, state, progress.to_json())
-      elapsed = sum(progress.phase_seconds.values())
-      remaining = total_epochs - progress.global_epoch  # upper bound (early stopping)
-      writer.write_epoch(progress.history, elapsed / progress.global_epoch * remaining)
-  return state, progress
+
+  def train_epoch(step_fn, state, *, epoch, lr_scale, description):
+    state, metrics, per_second, _ = loop.train_epoch(
+        step_fn, state, sources['train'], data_config=config.data, seed=config.seed,
+        epoch=epoch, lr_scale=lr_scale, mesh=mesh, description=description)
+    return state, metrics, per_second
+
+  def validate(state):
+    probs = loop.predict_with_tta(eval_fn, state.params, state.batch_stats, sources['val'],
+                                  batch_size=config.data.eval_batch_size, mesh=mesh,
+                                  tta=config.data.tta)
+    return metrics_lib.classification_metrics(sources['val'].labels, probs)
+
+  return phase_loop.TaskHooks(make_step, train_epoch, validate, monitor='auc')
 
 
 @dataclasses.dataclass(frozen=True)
@@ -210,7 +174,7 @@ def evaluate_best(config, run: Run, progress: Progress, mesh, checkpoints) -> di
   summary = {
       'strategy': config.strategy, 'backbone': config.model.backbone,
       'weights': config.model.pretrained or 'random',
-      'best_epoch': progress.best_epoch, 'best_val_auc': progress.best_val_auc,
+      'best_epoch': progress.best_epoch, 'best_val_auc': progress.best_val_metric,
       'epochs_run': progress.global_epoch, 'train_seconds': sum(progress.phase_seconds.values()),
       'phases': [{'name': p.name, 'seconds': progress.phase_seconds.get(p.name, 0.0),
                   'epochs': sum(1 for row in progress.history if row['phase'] == p.name),
@@ -221,7 +185,7 @@ def evaluate_best(config, run: Run, progress: Progress, mesh, checkpoints) -> di
   }
   workdir_lib.write_json(run.workdir / 'summary.json', summary)
   logging.info('Best epoch %d: val AUC %.4f; test AUC %.4f accuracy %.4f', progress.best_epoch,
-               progress.best_val_auc, results['test']['auc'], results['test']['accuracy'])
+               progress.best_val_metric, results['test']['auc'], results['test']['accuracy'])
   return summary
 
 
@@ -238,12 +202,14 @@ def train_and_evaluate(config, workdir: str | pathlib.Path) -> dict:
                                          keep_latest=config.train.keep_checkpoints)
   writer = metric_writer.MetricWriter(run.workdir)
   try:
-    progress, state = _resume(checkpoints, run.phases, run.params, run.batch_stats, mesh)
+    progress, state = phase_loop.resume(checkpoints, run.phases, run.params, run.batch_stats,
+                                        mesh)
     class_weights = class_weights_for(config, datasets.labels_of(run.data.train))
+    hooks = classification_hooks(config, array_sources(run.data), run.graphdef, mesh,
+                                 class_weights)
     with mesh:
-      state, progress = _run_phases(config, run.phases, state, progress,
-                                    array_sources(run.data), run.graphdef, mesh, checkpoints,
-                                    writer, class_weights)
+      state, progress = phase_loop.run_phases(hooks, run.phases, state, progress, mesh=mesh,
+                                              checkpoints=checkpoints, writer=writer)
       return evaluate_best(config, run, progress, mesh, checkpoints)
   finally:
     writer.close()

@@ -20,7 +20,7 @@ DEFAULT_HEADER = ('id', 'rle_mask')
 
 def _check_order(order: str) -> None:
   if order not in ORDERS:
-    raise ValueError(f'Unknown pixel order {order!r}; use \'F\' (column-major, Kaggle) or \'C\' '
+    raise ValueError(f"Unknown pixel order {order!r}; use 'F' (column-major, Kaggle) or 'C' "
                      '(row-major).')
 
 
@@ -66,7 +66,9 @@ def _parse_runs(text: str, size: int) -> tuple[np.ndarray, np.ndarray]:
 def rle_decode(text: str, shape: tuple[int, int], order: str = 'F') -> np.ndarray:
   """RLE text -> uint8 0/1 mask of ``shape`` (H, W); the inverse of ``rle_encode``."""
   _check_order(order)
-  height, width = shape
+  if len(shape) != 2:
+    raise ValueError(f'rle_decode needs a 2-D shape (height, width); got {tuple(shape)}.')
+  height, width = (int(size) for size in shape)
   starts, lengths = _parse_runs(text, height * width)
   # +1 at each run start, -1 just after each end; the running sum is the mask.
   steps = np.zeros(height * width + 1, np.int64)

@@ -215,3 +215,64 @@ class DecoderLevel(nnx.Module):
         skip = self.gate(skip, x)  # gated by the coarser map, before its up-sampling
       up = jnp.concatenate([skip, up], axis=-1)
     return self.convs(up, train=train)
+
+
+class UNet(nnx.Module):
+  """U-Net; ``attention=True`` gives the Attention U-Net, ``skips=False`` a plain
+  encoder-decoder. Returns ``out_channels`` logits per pixel (no activation).
+  """
+
+  def __init__(self, in_channels: int = 1, out_channels: int = 1, *, depth: int = 4,
+               width: int = 32, padding: str = 'SAME', norm: str = 'batch',
+               attention: bool = False, skips: bool = True, dropout: float = 0.0,
+               batchnorm_momentum: float = 0.9, rngs: nnx.Rngs):
+    self.encoder = UNetEncoder(in_channels, depth=depth, width=width, padding=padding,
+                               norm=norm, dropout=dropout,
+                               batchnorm_momentum=batchnorm_momentum, rngs=rngs)
+    self.skips = skips
+    widths = self.encoder.widths
+    self.decoder = nnx.List([
+        DecoderLevel(widths[level + 1], widths[level], skip=skips, attention=attention,
+                     padding=padding, norm=norm, momentum=batchnorm_momentum, rngs=rngs)
+        for level in reversed(range(depth))])
+    self.logits = nnx.Conv(widths[0], out_channels, (1, 1), rngs=rngs)
+
+  def output_size(self, input_size: int) -> int:
+    """Output side for an input side; ValueError naming the nearest valid sides."""
+    return output_size(input_size, self.encoder.depth, self.encoder.padding)
+
+  def check_input(self, shape: Sequence[int]) -> None:
+    """ValueError unless both sides of an NHWC ``shape`` are valid inputs."""
+    for side in shape[1:3]:
+      self.output_size(side)
+
+  def __call__(self, x: jax.Array, *, train: bool, frozen_blocks: int = 0,
+               dropout_key: jax.Array | None = None) -> jax.Array:
+    """Per-pixel logits (N, H', W', out_channels); H' = output_size(H)."""
+    self.check_input(x.shape)
+    x, skips = self.encoder(x, train=train, frozen_blocks=frozen_blocks,
+                            dropout_key=dropout_key)
+    for level, skip in zip(self.decoder, reversed(skips)):
+      x = level(x, skip if self.skips else None, train=train)
+    return self.logits(x)
+
+
+class UNetAutoencoder(UNet):
+  """U-Net trained to reproduce its input, for self-supervised pretraining.
+
+  ``skips`` defaults to False: with skip connections the finest level can copy
+  the input straight to the output, so the encoder's deep levels (the ones
+  reused by ``unet_encoder.EncoderClassifierBackbone``) would learn nothing.
+  The output is linear (train with MSE against ``reconstruction_target``).
+  """
+
+  def __init__(self, in_channels: int = 1, *, depth: int = 4, width: int = 32,
+               padding: str = 'SAME', norm: str = 'batch', skips: bool = False,
+               dropout: float = 0.0, batchnorm_momentum: float = 0.9, rngs: nnx.Rngs):
+    super().__init__(in_channels, in_channels, depth=depth, width=width, padding=padding,
+                     norm=norm, attention=False, skips=skips, dropout=dropout,
+                     batchnorm_momentum=batchnorm_momentum, rngs=rngs)
+
+  def reconstruction_target(self, images: jax.Array) -> jax.Array:
+    """What the output should equal: the input, centre-cropped when unpadded."""
+    return center_crop(images, [self.output_size(side) for side in images.shape[1:3]])

@@ -20,8 +20,9 @@ def _format_duration(seconds: float) -> str:
 class MetricWriter:
   """Writes one row per epoch (process 0 only)."""
 
-  def __init__(self, workdir: pathlib.Path):
+  def __init__(self, workdir: pathlib.Path, console_keys=('val_auc', 'val_accuracy')):
     self.enabled = jax.process_index() == 0
+    self.console_keys = console_keys  # validation metrics shown on the epoch line
     self.csv_path = workdir / 'metrics.csv'
     self.tensorboard = SummaryWriter(str(workdir / 'tensorboard')) if self.enabled else None
 
@@ -34,10 +35,10 @@ class MetricWriter:
       if isinstance(value, (int, float)) and key not in ('epoch', 'epoch_in_phase'):
         self.tensorboard.add_scalar(key, value, row['epoch'])
     self.tensorboard.flush()
-    logging.info('phase %s epoch %d/%d (%d) loss %.4f val_loss %.4f val_auc %.4f '
-                 'val_acc %.3f %.0f img/s ETA %s', row['phase'], row['epoch_in_phase'],
-                 row['phase_epochs'], row['epoch'], row['train_loss'], row['val_loss'],
-                 row['val_auc'], row['val_accuracy'], row['images_per_second'],
+    shown = ' '.join(f'{key} {row[key]:.4f}' for key in self.console_keys)
+    logging.info('phase %s epoch %d/%d (%d) loss %.4f val_loss %.4f %s %.0f img/s ETA %s',
+                 row['phase'], row['epoch_in_phase'], row['phase_epochs'], row['epoch'],
+                 row['train_loss'], row['val_loss'], shown, row['images_per_second'],
                  _format_duration(eta_seconds))
 
   def _rewrite_csv(self, history: list[dict]) -> None:

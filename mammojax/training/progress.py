@@ -29,7 +29,7 @@ class Progress:
   stopped_early: bool = False
   early_stopping: dict = dataclasses.field(default_factory=dict)
   plateau: dict = dataclasses.field(default_factory=dict)
-  best_val_auc: float = -math.inf
+  best_val_metric: float = -math.inf  # the monitored validation metric (higher is better)
   best_epoch: int = -1
   history: list = dataclasses.field(default_factory=list)
   phase_seconds: dict = dataclasses.field(default_factory=dict)
@@ -57,18 +57,19 @@ class Progress:
   def lr_scale(self) -> float:
     return self.plateau.get('scale', 1.0)
 
-  def end_epoch(self, phase, val_metrics: dict) -> bool:
-    """Updates early stopping (on val AUC) and plateau (on val loss).
+  def end_epoch(self, phase, val_metrics: dict, monitor: str = 'auc') -> bool:
+    """Updates early stopping (on ``val_metrics[monitor]``) and plateau (on val loss).
 
-    Returns True when the validation AUC is the best of the run so far.
+    Returns True when the monitored validation metric (AUC for classifiers,
+    Dice for segmentation) is the best of the run so far.
     """
     self.epoch_in_phase += 1
     self.global_epoch += 1
-    auc = val_metrics['auc']
-    auc = -1.0 if math.isnan(auc) else auc  # one-class validation: no signal
+    value = val_metrics[monitor]
+    value = -1.0 if math.isnan(value) else value  # e.g. one-class validation: no signal
     stopper = early_stopping.EarlyStopping(
         patience=phase.early_stopping_patience or 10**9, **self.early_stopping)
-    stopper = stopper.update(-auc)
+    stopper = stopper.update(-value)
     self.early_stopping = {'best_metric': float(stopper.best_metric),
                            'patience_count': int(stopper.patience_count)}
     self.stopped_early = bool(stopper.should_stop)
@@ -78,7 +79,7 @@ class Progress:
                                 for k, v in self.plateau.items()})
     _, state = plateau.update({}, state, value=val_metrics['loss'])
     self.plateau = {k: float(v) for k, v in state._asdict().items()}
-    improved = auc > self.best_val_auc
+    improved = value > self.best_val_metric
     if improved:
-      self.best_val_auc, self.best_epoch = auc, self.global_epoch
+      self.best_val_metric, self.best_epoch = value, self.global_epoch
     return improved

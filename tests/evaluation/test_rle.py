@@ -83,6 +83,11 @@ def test_decode_refuses_malformed_text(text, message):
     rle_decode(text, (3, 3))
 
 
+def test_decode_refuses_a_shape_that_is_not_2d():
+  with pytest.raises(ValueError, match='2-D shape'):
+    rle_decode('1 1', (3, 3, 1))
+
+
 def _ten_masks():
   rng = np.random.default_rng(7)
   ids = [f'img_{i:02d}' for i in range(10)]

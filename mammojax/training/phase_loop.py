@@ -1,0 +1,95 @@
+"""The phase loop every task shares: resume, train epochs, validate, checkpoint.
+
+A task (classification, segmentation, autoencoder pretraining) gives its
+``TaskHooks``: how to build a phase's jitted step, how to run one training
+epoch, how to validate and which validation metric decides early stopping
+and the best checkpoint. Everything else — phases in order, the optimizer
+state rebuilt at each phase change, early stopping, reduce-on-plateau,
+``latest``/``best`` checkpoints after every epoch, metrics.csv — is here,
+once.
+"""
+
+import dataclasses
+import logging
+import time
+from typing import Any, Callable
+
+from mammojax.training import loop, parallel
+from mammojax.training.progress import Progress
+
+
+@dataclasses.dataclass(frozen=True)
+class TaskHooks:
+  """What differs between tasks.
+
+  Attributes:
+    make_step: phase → jitted train step.
+    train_epoch: (step_fn, state, *, epoch, lr_scale, description) →
+      (state, train metrics dict with 'loss', examples per second).
+    validate: state → validation metrics (with 'loss' and ``monitor``).
+    monitor: the validation metric to maximise ('auc', 'dice', '-loss' style
+      metrics must be given as higher-is-better values).
+  """
+  make_step: Callable[[Any], Any]
+  train_epoch: Callable[..., tuple]
+  validate: Callable[[Any], dict]
+  monitor: str
+
+
+def resume(checkpoints, phases, params, batch_stats, mesh):
+  """(progress, state) from the latest checkpoint, or fresh ones."""
+  meta = checkpoints.latest_meta()
+  if meta is None:
+    progress = Progress()
+    progress.start_phase(0, phases[0].config)
+    return progress, loop.make_state(params, batch_stats, phases[0].tx, mesh)
+  progress = Progress.from_json(meta)
+  target = loop.make_state(params, batch_stats, phases[progress.phase_index].tx, mesh)
+  state = checkpoints.restore_state(checkpoints.latest, target, parallel.replicated(mesh))
+  logging.info('Resumed from epoch %d (phase %s, epoch %d of it).', progress.global_epoch,
+               phases[progress.phase_index].name, progress.epoch_in_phase)
+  return progress, state
+
+
+def _record_epoch(progress, phase, train_metrics, val_metrics, *, lr_scale, per_second,
+                  seconds):
+  progress.phase_seconds[phase.name] = progress.phase_seconds.get(phase.name, 0.0) + seconds
+  progress.history.append({
+      'phase': phase.name, 'epoch': progress.global_epoch,
+      'epoch_in_phase': progress.epoch_in_phase, 'phase_epochs': phase.config.epochs,
+      'lr_scale': lr_scale, 'images_per_second': per_second, 'seconds': seconds,
+      **{f'train_{k}': v for k, v in train_metrics.items()},
+      **{f'val_{k}': v for k, v in val_metrics.items()}})
+
+
+def run_phases(hooks: TaskHooks, phases, state, progress, *, mesh, checkpoints, writer):
+  """Trains every remaining phase, checkpointing after each epoch."""
+  total_epochs = sum(p.config.epochs for p in phases)
+  for index in range(progress.phase_index, len(phases)):
+    phase = phases[index]
+    if index != progress.phase_index:
+      progress.start_phase(index, phase.config)
+      state = loop.make_state(state.params, state.batch_stats, phase.tx, mesh, int(state.step))
+    logging.info('Phase %s: %d trainable parameters, unfrozen blocks: %s', phase.name,
+                 phase.trainable_params, ', '.join(phase.unfrozen_blocks) or 'none')
+    step_fn = hooks.make_step(phase)
+    while not progress.phase_finished(phase.config):
+      start = time.perf_counter()
+      state, train_metrics, per_second = hooks.train_epoch(
+          step_fn, state, epoch=progress.global_epoch, lr_scale=progress.lr_scale,
+          description=f'{phase.name} {progress.epoch_in_phase + 1}/{phase.config.epochs}')
+      val_metrics = hooks.validate(state)
+      lr_scale = progress.lr_scale
+      improved = progress.end_epoch(phase.config, val_metrics, monitor=hooks.monitor)
+      _record_epoch(progress, phase, train_metrics, val_metrics, lr_scale=lr_scale,
+                    per_second=per_second, seconds=time.perf_counter() - start)
+      if improved:  # best before latest: a kill in between re-runs an identical epoch
+        checkpoints.save(checkpoints.best, progress.global_epoch,
+                         {'params': state.params, 'batch_stats': state.batch_stats},
+                         {'epoch': progress.global_epoch,
+                          f'val_{hooks.monitor}': progress.best_val_metric})
+      checkpoints.save(checkpoints.latest, progress.global_epoch, state, progress.to_json())
+      elapsed = sum(progress.phase_seconds.values())
+      remaining = total_epochs - progress.global_epoch  # upper bound (early stopping)
+      writer.write_epoch(progress.history, elapsed / progress.global_epoch * remaining)
+  return state, progress
