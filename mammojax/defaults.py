@@ -39,6 +39,7 @@ def base_config() -> ml_collections.ConfigDict:
   """Data, model and run settings shared by every experiment."""
   config = ml_collections.ConfigDict()
   config.seed = 0
+  config.task = 'classification'  # or 'segmentation', 'autoencoder' (configs set it)
   config.overwrite = False  # True: delete a workdir holding another config
   config.strategy = ''  # a name for reports: scratch, feature_extraction, finetune
   config.schedule = ''  # comma-separated phase names, run in this order
@@ -99,6 +100,14 @@ def base_config() -> ml_collections.ConfigDict:
   config.model.dropout = 0.5
   config.model.pooling = 'avg'
   config.model.batchnorm_momentum = 0.9  # Keras uses 0.99: too slow for small sets
+  # A run whose encoder starts this model: the workdir of a pretrain_autoencoder run
+  # (with backbone unet_encoder or unet_encoder_gmp, or a U-Net for segmentation).
+  config.model.init_from = ''
+  # U-Nets (segmentation, autoencoder, and the unet_encoder backbones): 'SAME'
+  # padding, or 'VALID' for the original paper's unpadded net (centre-cropped skips).
+  config.model.architecture = 'unet'  # or 'attention_unet' (Oktay et al. 2018)
+  config.model.unet = ml_collections.ConfigDict(dict(
+      depth=4, width=32, padding='SAME', norm='batch', autoencoder_skips=False))
 
   config.train = ml_collections.ConfigDict()
   config.train.loss = 'cross_entropy'  # or 'focal'
@@ -111,6 +120,18 @@ def set_phases(config: ml_collections.ConfigDict, **phases) -> ml_collections.Co
   """Sets ``config.phases`` and ``config.schedule`` (keyword order = run order)."""
   config.phases = ml_collections.ConfigDict(phases)
   config.schedule = ','.join(phases)
+  return config
+
+
+def add_window_fields(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
+  """Fields of the U-Net tasks (segmentation, autoencoder): windows and evaluation."""
+  config.data.window = 128  # training window side (the U-Net's input)
+  config.data.stride = 64  # inference: output windows every ``stride`` pixels, blended
+  config.data.windows_per_image = 8  # training windows drawn per image and epoch
+  config.data.foreground_fraction = 0.5  # windows centred on a lesion pixel
+  config.eval = ml_collections.ConfigDict()
+  config.eval.min_area = 0  # post-processing: drop predicted components smaller than this
+  config.eval.panels_every_epochs = 5  # plots/segmentation_epochNNN.png (0 = never)
   return config
 
 

@@ -11,7 +11,8 @@ from absl import app, flags, logging
 import jax
 from ml_collections import config_flags
 
-from mammojax import classical, predict, runtime, train, workdir as workdir_lib
+from mammojax import classical, predict, pretrain, runtime, segment, train
+from mammojax import workdir as workdir_lib
 from mammojax.data import datasets
 
 FLAGS = flags.FLAGS
@@ -20,7 +21,8 @@ config_flags.DEFINE_config_file('config', None, 'Experiment config file (configs
 flags.DEFINE_string('workdir', None, 'Run folder: checkpoints, metrics, predictions, summary.')
 flags.DEFINE_enum('mode', 'train', ['train', 'evaluate', 'predict'], 'What to do.')
 flags.DEFINE_string('input', None, 'predict: folder of images to score.')
-flags.DEFINE_string('output', None, 'predict: CSV to write (default WORKDIR/predict.csv).')
+flags.DEFINE_string('output', None, 'predict: CSV to write (default WORKDIR/predict.csv); '
+                    'segmentation also writes mask PNGs in masks/ beside it.')
 flags.mark_flags_as_required(['config', 'workdir'])
 
 
@@ -37,22 +39,40 @@ def _setup_runtime() -> None:
   runtime.enable_compilation_cache(str(datasets.default_cache_root() / 'jax_cache'))
 
 
+# task → mode → what runs it.
+TASKS = {
+    'classification': {'train': train.train_and_evaluate, 'evaluate': train.evaluate,
+                       'predict': predict.predict_folder},
+    'segmentation': {'train': segment.train_and_evaluate, 'evaluate': segment.evaluate,
+                     'predict': segment.predict_folder},
+    'autoencoder': {'train': pretrain.train_and_evaluate},
+}
+
+
+def run(config, workdir: str, mode: str) -> None:
+  """Runs ``mode`` of the config's task."""
+  if config.task not in TASKS:
+    raise ValueError(f'Unknown task {config.task!r}; valid choices: {tuple(TASKS)}.')
+  if mode not in TASKS[config.task]:
+    raise ValueError(f'--mode={mode} does not apply to a {config.task} run; valid: '
+                     f'{tuple(TASKS[config.task])}.')
+  if mode == 'train' and config.task == 'classification' and config.classical:
+    classical.fit_and_evaluate(config, workdir)
+  elif mode == 'predict':
+    if not FLAGS.input:
+      raise ValueError('--mode=predict needs --input=FOLDER of images.')
+    TASKS[config.task][mode](config, workdir, FLAGS.input,
+                             FLAGS.output or f'{workdir}/predict.csv')
+  else:
+    TASKS[config.task][mode](config, workdir)
+
+
 def main(argv):
   del argv
   _setup_runtime()
   logging.info('JAX devices: %s', jax.devices())
   try:
-    if FLAGS.mode == 'train' and FLAGS.config.classical:
-      classical.fit_and_evaluate(FLAGS.config, FLAGS.workdir)
-    elif FLAGS.mode == 'train':
-      train.train_and_evaluate(FLAGS.config, FLAGS.workdir)
-    elif FLAGS.mode == 'evaluate':
-      train.evaluate(FLAGS.config, FLAGS.workdir)
-    else:
-      if not FLAGS.input:
-        raise ValueError('--mode=predict needs --input=FOLDER of images.')
-      predict.predict_folder(FLAGS.config, FLAGS.workdir, FLAGS.input,
-                             FLAGS.output or f'{FLAGS.workdir}/predict.csv')
+    run(FLAGS.config, FLAGS.workdir, FLAGS.mode)
   except (ValueError, FileNotFoundError, workdir_lib.WorkdirConflict) as error:
     # A user error: say what is wrong and how to fix it, without a traceback.
     print(f'mammojax: error: {error}', file=sys.stderr)

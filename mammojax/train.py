@@ -7,7 +7,7 @@ import pathlib
 import jax
 import numpy as np
 
-from mammojax import models, workdir as workdir_lib
+from mammojax import init_from, models, workdir as workdir_lib
 from mammojax.data import augment, datasets, image_io, patch_cache, pipeline, preprocess
 from mammojax.evaluation import augment_figure, metrics as metrics_lib, predictions
 from mammojax.evaluation import preprocess_figure
@@ -83,7 +83,8 @@ def classification_hooks(config, sources, graphdef, mesh, class_weights
         epoch=epoch, lr_scale=lr_scale, mesh=mesh, description=description)
     return state, metrics, per_second
 
-  def validate(state):
+  def validate(state, epoch):
+    del epoch  # classifiers validate the same way every epoch
     probs = loop.predict_with_tta(eval_fn, state.params, state.batch_stats, sources['val'],
                                   batch_size=config.data.eval_batch_size, mesh=mesh,
                                   tta=config.data.tta)
@@ -110,12 +111,15 @@ def build_run(config, workdir, *, load_pretrained: bool = True) -> Run:
   a typo never leaves a half-made run behind.
   """
   validate_config(config)
-  # Resume order: a checkpoint in the workdir wins over pretrained weights,
-  # which win over random initialisation.
+  # Resume order: a checkpoint in the workdir wins over model.init_from (another
+  # run's encoder), over pretrained weights, over random initialisation.
   model = models.create_classifier(
       config.model, seed=config.seed,
       load_pretrained=load_pretrained and not checkpoint.has_checkpoint(workdir))
   graphdef, params, batch_stats = steps.split_model(model)
+  if config.model.init_from and load_pretrained and not checkpoint.has_checkpoint(workdir):
+    params, batch_stats = init_from.classifier_with_encoder(params, batch_stats, config.model,
+                                                            config.model.init_from)
   phases = loop.resolve_phases(config, params, model.block_names)
   workdir = workdir_lib.prepare(workdir, config)
   data = datasets.build_datasets(config.data, seed=config.seed)

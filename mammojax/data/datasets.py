@@ -195,14 +195,42 @@ def _repairs(records: list[dict]) -> dict:
   return dict(collections.Counter(fix for r in records for fix in r.get('fixed', ())))
 
 
-def build_datasets(data_config, *, seed: int, cache_dir: str | None = None) -> Datasets:
-  """Reads records, splits by patient, and loads or builds the cached patches."""
+@dataclasses.dataclass(frozen=True)
+class SplitRecords:
+  """Labelled records per split, the class names, and what was skipped on the way."""
+  splits: dict[str, list[dict]]
+  class_names: tuple[str, ...]
+  skipped: list[dict]
+  repaired: dict
+
+
+def split_records(data_config, *, seed: int) -> SplitRecords:
+  """Reads every source, labels records by ``data.classes`` and splits them by patient."""
   records, skipped = read_records(data_config)
   class_names = class_names_for(data_config, records)
   records, unlabelled = label_records(records, class_names)
-  split_records, leaking = splits.assign_splits(
+  by_split, leaking = splits.assign_splits(
       records, val_fraction=data_config.val_fraction, test_fraction=data_config.test_fraction,
       seed=seed, folds=data_config.folds, fold=data_config.fold)
+  return SplitRecords(by_split, class_names, skipped + unlabelled + leaking, _repairs(records))
+
+
+def make_report(class_names, records_by_split: dict, skipped: list[dict], repaired: dict
+                ) -> dict:
+  """data_report.json: classes, counts per split × source × class, repairs, skips."""
+  if skipped:
+    logging.warning('Skipped %d records (reasons in data_report.json); first: %s',
+                    len(skipped), skipped[0])
+  return {'classes': list(class_names),
+          'counts': {name: _counts(split, class_names) for name, split in records_by_split.items()},
+          'repaired': repaired, 'num_skipped': len(skipped),
+          'skipped_by_reason': _reasons(skipped), 'skipped': skipped}
+
+
+def build_datasets(data_config, *, seed: int, cache_dir: str | None = None) -> Datasets:
+  """Reads records, splits by patient, and loads or builds the cached patches."""
+  found = split_records(data_config, seed=seed)
+  by_split, class_names = found.splits, found.class_names
   config = preprocess.PreprocessConfig.from_config(data_config.preprocess)
   cache = cache_dir or data_config.cache_dir or default_cache_root() / 'patches'
   spec = dict(size=data_config.patch_size, margin=data_config.patch_margin,
@@ -211,22 +239,16 @@ def build_datasets(data_config, *, seed: int, cache_dir: str | None = None) -> D
               background_per_image=data_config.background_patches,
               background_label=background_label(data_config, class_names))
   sets = {name: patch_cache.load_or_build_patches(
-      split_records[name], config, **spec,
+      by_split[name], config, **spec,
       crops_per_lesion=data_config.crops_per_lesion if name == 'train' else 1)
           for name in ('train', 'val', 'test')}
   for name, patch_set in sets.items():
     if len(patch_set.images) == 0:
-      raise ValueError(f'The {name} split is empty after reading {len(records)} records; '
-                       'check data.root, data.classes and data.abnormality_types.')
-  skipped = skipped + unlabelled + leaking + [s for p in sets.values() for s in p.skipped]
-  if skipped:
-    logging.warning('Skipped %d records (reasons in data_report.json); first: %s',
-                    len(skipped), skipped[0])
-  report = {'classes': list(class_names),
-            'counts': {name: _counts(p.records, class_names) for name, p in sets.items()},
-            'repaired': _repairs(records),
-            'num_skipped': len(skipped), 'skipped_by_reason': _reasons(skipped),
-            'skipped': skipped}
+      raise ValueError(f'The {name} split is empty; check data.root, data.classes and '
+                       'data.abnormality_types (data_report.json lists what was skipped).')
+  skipped = found.skipped + [s for p in sets.values() for s in p.skipped]
+  report = make_report(class_names, {name: p.records for name, p in sets.items()}, skipped,
+                       found.repaired)
   return Datasets(class_names=class_names, report=report, **sets)
 
 

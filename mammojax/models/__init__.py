@@ -7,7 +7,7 @@ from typing import Callable
 from flax import nnx
 
 from mammojax.models import (densenet, heads, inception, keras_weights, mobilenet, resnet,
-                             small_cnn, vgg)
+                             small_cnn, unet, unet_encoder, vgg)
 from mammojax.models.classifier import Classifier
 
 GRAYSCALE_MODES = ('repeat', 'sum')
@@ -32,7 +32,13 @@ BACKBONES = {
     'inception_v3': BackboneSpec(inception.InceptionV3, 'tf', inception.MIN_INPUT_SIZE),
     **{name: BackboneSpec(functools.partial(vgg.VGG, stage_depths=depths), 'caffe',
                           vgg.MIN_INPUT_SIZE) for name, depths in vgg.STAGE_DEPTHS.items()},
+    # A U-Net encoder (model.unet sizes), e.g. from an autoencoder run (model.init_from):
+    # features at three depths through conv → SE → pools → dense 128, or max-pooled only.
+    'unet_encoder': BackboneSpec(unet_encoder.EncoderClassifierBackbone, '', 16),
+    'unet_encoder_gmp': BackboneSpec(
+        functools.partial(unet_encoder.EncoderClassifierBackbone, attention=False), '', 16),
 }
+UNET_ARCHITECTURES = ('unet', 'attention_unet')
 
 
 def check_backbone(name: str) -> BackboneSpec:
@@ -68,8 +74,12 @@ def create_classifier(model_config, *, seed: int, load_pretrained: bool = True) 
   spec = check_backbone(model_config.backbone)
   rngs = nnx.Rngs(params=seed)
   channels = input_channels(model_config)
+  sizes = {}
+  if model_config.backbone.startswith('unet_encoder'):
+    sizes = dict(depth=model_config.unet.depth, width=model_config.unet.width,
+                 padding=model_config.unet.padding, norm=model_config.unet.norm)
   backbone = spec.build(in_channels=channels,
-                        batchnorm_momentum=model_config.batchnorm_momentum, rngs=rngs)
+                        batchnorm_momentum=model_config.batchnorm_momentum, rngs=rngs, **sizes)
   if model_config.pretrained and load_pretrained:
     if not spec.imagenet_input:
       raise ValueError(f'{model_config.backbone} has no Keras counterpart, so no weight file '
@@ -83,3 +93,18 @@ def create_classifier(model_config, *, seed: int, load_pretrained: bool = True) 
                     rngs=rngs)
   return Classifier(backbone, head, input_mode=input_mode(model_config),
                     input_channels=channels)
+
+
+def create_unet(model_config, *, seed: int, autoencoder: bool = False) -> nnx.Module:
+  """A U-Net (``model.architecture``: 'unet' or 'attention_unet') sized by ``model.unet``,
+  or the U-Net autoencoder used for self-supervised pretraining."""
+  if model_config.architecture not in UNET_ARCHITECTURES:
+    raise ValueError(f'Unknown model.architecture {model_config.architecture!r}; valid '
+                     f'choices: {UNET_ARCHITECTURES}.')
+  sizes = model_config.unet
+  kwargs = dict(depth=sizes.depth, width=sizes.width, padding=sizes.padding, norm=sizes.norm,
+                dropout=model_config.dropout, batchnorm_momentum=model_config.batchnorm_momentum,
+                rngs=nnx.Rngs(params=seed))
+  if autoencoder:
+    return unet.UNetAutoencoder(1, skips=sizes.autoencoder_skips, **kwargs)
+  return unet.UNet(1, 1, attention=model_config.architecture == 'attention_unet', **kwargs)

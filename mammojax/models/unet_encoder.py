@@ -132,4 +132,6 @@ def copy_encoder(source_model: nnx.Module, target_backbone: nnx.Module) -> None:
                      f'{backbone.padding}. Build the backbone with the depth, width, padding '
                      'and norm of the autoencoder.')
   for source, target in zip(source_levels, target_levels):
-    nnx.update(target, nnx.state(source))
+    # Copies, not shared buffers: a train step that donates the backbone's state
+    # must not invalidate the autoencoder's arrays.
+    nnx.update(target, jax.tree.map(jnp.copy, nnx.state(source)))

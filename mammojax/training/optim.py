@@ -1,7 +1,8 @@
 """Declarative freezing: a label per parameter, optax partitions per phase.
 
-Every parameter gets a label from its path: head parameters and backbone blocks
-at index ≥ ``frozen_blocks`` are ``trainable``, the rest ``frozen``. Frozen
+Every parameter gets a label from its path: head parameters (and a U-Net's
+decoder) and backbone (or U-Net encoder) blocks at index ≥ ``frozen_blocks``
+are ``trainable``, the rest ``frozen``. Frozen
 labels go to ``optax.set_to_zero()``, so they never move and hold no optimizer
 state (Adam moments or momentum exist only for what trains).
 """
@@ -27,11 +28,17 @@ def frozen_blocks_for(unfreeze: str, block_names: tuple[str, ...], backbone: str
   return num_blocks - count
 
 
+# Parts that always train: a classifier's head; a U-Net's decoder and output layer.
+ALWAYS_TRAINABLE = ('head', 'decoder', 'logits')
+# Where the blocks that phases freeze live: a classifier's backbone, a U-Net's encoder.
+BLOCK_OWNERS = ('backbone', 'encoder')
+
+
 def _path_label(path, frozen_blocks: int) -> str:
   keys = [getattr(k, 'key', getattr(k, 'idx', None)) for k in path]
-  if keys[0] == 'head':
+  if keys[0] in ALWAYS_TRAINABLE:
     return 'trainable'
-  if keys[0] == 'backbone' and keys[1] == 'blocks' and isinstance(keys[2], int):
+  if keys[0] in BLOCK_OWNERS and keys[1] == 'blocks' and isinstance(keys[2], int):
     return 'trainable' if keys[2] >= frozen_blocks else 'frozen'
   raise ValueError(f'Parameter {jax.tree_util.keystr(path)} belongs to no block or head; '
                    'every backbone must keep its parameters under `blocks`.')

@@ -26,7 +26,8 @@ class TaskHooks:
     make_step: phase → jitted train step.
     train_epoch: (step_fn, state, *, epoch, lr_scale, description) →
       (state, train metrics dict with 'loss', examples per second).
-    validate: state → validation metrics (with 'loss' and ``monitor``).
+    validate: (state, epoch) → validation metrics (with 'loss' and ``monitor``);
+      ``epoch`` is the 0-based global epoch just trained.
     monitor: the validation metric to maximise ('auc', 'dice', '-loss' style
       metrics must be given as higher-is-better values).
   """
@@ -78,7 +79,7 @@ def run_phases(hooks: TaskHooks, phases, state, progress, *, mesh, checkpoints, 
       state, train_metrics, per_second = hooks.train_epoch(
           step_fn, state, epoch=progress.global_epoch, lr_scale=progress.lr_scale,
           description=f'{phase.name} {progress.epoch_in_phase + 1}/{phase.config.epochs}')
-      val_metrics = hooks.validate(state)
+      val_metrics = hooks.validate(state, progress.global_epoch)
       lr_scale = progress.lr_scale
       improved = progress.end_epoch(phase.config, val_metrics, monitor=hooks.monitor)
       _record_epoch(progress, phase, train_metrics, val_metrics, lr_scale=lr_scale,

@@ -65,8 +65,8 @@ def test_unpadded_finest_skip_is_cropped_over_the_output_pixels():
   # pixel's position (border + row, border + col) when the crop is centred.
   model = make_unet(padding='VALID', depth=2)
   for level in model.decoder:
-    level.up.kernel.value = jnp.zeros_like(level.up.kernel.value)
-    level.up.bias.value = jnp.zeros_like(level.up.bias.value)
+    level.up.kernel[...] = jnp.zeros_like(level.up.kernel[...])
+    level.up.bias[...] = jnp.zeros_like(level.up.bias[...])
   images = jax.random.normal(jax.random.key(1), (1, 60, 60, 1))
   border = (60 - model.output_size(60)) // 2
   grad = jax.grad(lambda x: model(x, train=False)[0, 3, 5, 0])(images)

@@ -1,0 +1,50 @@
+"""Self-supervised pretraining: a U-Net autoencoder reconstructs unlabelled images.
+
+Command:
+  python -m mammojax.main --config=configs/pretrain_autoencoder.py --workdir=/tmp/autoencoder
+Then a classifier on its encoder (features at three depths through conv →
+squeeze-and-excitation → pools → dense 128):
+  python -m mammojax.main --config=configs/finetune.py --workdir=/tmp/ae_finetune \
+    --config.model.backbone=unet_encoder --config.model.init_from=/tmp/autoencoder
+
+Data: the images of the built-in synthetic set (labels unused), resized to 192
+pixels high; any source works, and --config.data.source=images
+--config.data.root=FOLDER reads every image under a folder. The encoder's
+sizes (model.unet: depth 4, width 32) must match the classifier's.
+Expected on 2 CPU cores: see MEASURED below.
+
+Arguments: smoke (seconds-long variant for the tests).
+"""
+
+from mammojax import defaults
+
+MEASURED = 'not yet measured'
+
+
+def get_config(arg: str | None = None):
+  args = set((arg or '').split(','))
+  config = defaults.add_window_fields(defaults.base_config())
+  config.task = 'autoencoder'
+  config.strategy = 'autoencoder'
+  config.data.preprocess.resize_height = 192
+  config.data.window = 64
+  config.data.stride = 32
+  config.data.foreground_fraction = 0.0  # no labels: uniform windows
+  config.data.batch_size = 16
+  config.data.augmentation = 'flip_hv'
+  config.model.dropout = 0.0
+  config.train.loss = 'mse'
+  config.eval.panels_every_epochs = 0
+  defaults.set_phases(config, train=defaults.phase(
+      epochs=15, unfreeze='all', optimizer='adam', learning_rate=1e-3,
+      early_stopping_patience=5, plateau_patience=3))
+  if 'smoke' in args:
+    config.data.synthetic_patients = 30
+    config.data.preprocess.resize_height = 96
+    config.data.window, config.data.stride = 32, 16
+    config.data.windows_per_image = 2
+    config.data.batch_size = 8
+    config.model.unet.depth = 2
+    config.model.unet.width = 4
+    config.phases.train.epochs = 2
+  return config

@@ -1,0 +1,72 @@
+"""End to end: segmentation smoke run, its outputs, evaluate and predict modes."""
+
+import csv
+import json
+
+import cv2
+import numpy as np
+import pytest
+
+from mammojax.evaluation import rle
+from tests.conftest import run_main
+
+
+@pytest.fixture(scope='module')
+def segmentation_run(tmp_path_factory):
+  workdir = tmp_path_factory.mktemp('segmentation')
+  result = run_main('--config=configs/segmentation.py:smoke', f'--workdir={workdir}')
+  assert result.returncode == 0, result.stderr[-3000:]
+  return workdir
+
+
+def test_smoke_run_writes_scores_threshold_and_panels(segmentation_run):
+  summary = json.loads((segmentation_run / 'summary.json').read_text())
+  assert summary['task'] == 'segmentation' and 0.1 <= summary['threshold'] <= 0.9
+  for split in ('val', 'test'):
+    for key in ('dice', 'iou', 'dice_overall', 'iou_overall', 'pixel_accuracy'):
+      assert 0.0 <= summary[split][key] <= 1.0, (split, key)
+    assert 'dice' in summary[split]['postprocessed']
+  with open(segmentation_run / 'predictions_test.csv', newline='') as file:
+    rows = list(csv.DictReader(file))
+  assert len(rows) == summary['test']['images'] > 0
+  assert {'id', 'dice', 'iou', 'true_pixels', 'predicted_pixels'} <= set(rows[0])
+  plots = segmentation_run / 'plots'
+  assert (plots / 'segmentation_epoch001.png').is_file()  # panels every epoch in smoke
+  assert (plots / 'segmentation_epoch002.png').is_file() and (plots / 'test_masks.png').is_file()
+  with open(segmentation_run / 'metrics.csv', newline='') as file:
+    assert [r['phase'] for r in csv.DictReader(file)] == ['train', 'train']
+
+
+def test_evaluate_mode_rescoring_gives_the_same_summary(segmentation_run):
+  before = json.loads((segmentation_run / 'summary.json').read_text())
+  result = run_main('--config=configs/segmentation.py:smoke', f'--workdir={segmentation_run}',
+                    '--mode=evaluate')
+  assert result.returncode == 0, result.stderr[-3000:]
+  after = json.loads((segmentation_run / 'summary.json').read_text())
+  assert after['test'] == before['test'] and after['threshold'] == before['threshold']
+
+
+def test_predict_writes_masks_and_the_same_csv_for_any_batch_size(segmentation_run, tmp_path):
+  images = tmp_path / 'new'
+  images.mkdir()
+  rng = np.random.default_rng(0)
+  for index in range(3):
+    image = rng.integers(0, 120, (70 + 9 * index, 55)).astype(np.uint8)
+    cv2.circle(image, (25, 30), 8, 230, -1)
+    cv2.imwrite(str(images / f'case{index}.png'), image)
+  outputs = {}
+  for batch_size in (1, 7):
+    output = tmp_path / f'batch{batch_size}' / 'submission.csv'
+    result = run_main('--config=configs/segmentation.py:smoke', f'--workdir={segmentation_run}',
+                      '--mode=predict', f'--input={images}', f'--output={output}',
+                      f'--config.data.eval_batch_size={batch_size}')
+    assert result.returncode == 0, result.stderr[-3000:]
+    outputs[batch_size] = output
+  assert outputs[1].read_bytes() == outputs[7].read_bytes()
+  with open(outputs[1], newline='') as file:
+    rows = list(csv.DictReader(file))
+  assert [r['id'] for r in rows] == ['case0', 'case1', 'case2']
+  for index, row in enumerate(rows):  # masks come back at each image's own size
+    mask = cv2.imread(str(outputs[1].parent / 'masks' / f'case{index}.png'), 0)
+    assert mask.shape == (70 + 9 * index, 55)
+    np.testing.assert_array_equal(rle.rle_decode(row['rle_mask'], mask.shape), mask > 0)
