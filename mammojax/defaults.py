@@ -78,6 +78,9 @@ def base_config() -> ml_collections.ConfigDict:
   config.data.background_patches = 0
   config.data.augmentation = 'flip_hv'
   config.data.balance = 'none'  # 'batches': oversample so every batch is class-balanced
+  # The workdir of a segmentation run: lesions are cropped by the masks it predicts
+  # instead of the drawn ROI masks (what happens on new images).
+  config.data.roi_from = ''
   config.data.tta = False  # validation/test probabilities averaged over 4 flipped views
   config.data.batch_size = 32
   config.data.eval_batch_size = 128

@@ -7,12 +7,15 @@ and writes per-image Dice/IoU, panels and ``summary.json``.
 """
 
 import csv
+import dataclasses
 import json
 import logging
 import pathlib
+from typing import Callable
 
 import cv2
 import jax
+import ml_collections
 import numpy as np
 
 from mammojax import models, unet_run, workdir as workdir_lib
@@ -176,33 +179,38 @@ def _image_paths(input_dir: pathlib.Path) -> list[pathlib.Path]:
   return paths
 
 
-def _load_for_prediction(path, pp_config):
-  """(model input (h, w) float32, original shape, flipped) of one image file."""
-  raw = image_io.load_grayscale(path)
-  prepared = preprocess.prepare_full_image(raw, pp_config)
-  return preprocess.normalize(prepared.image, pp_config), raw.shape, prepared.flipped
+@dataclasses.dataclass(frozen=True)
+class MaskPredictor:
+  """A finished segmentation run as a function: image file → post-processed mask.
 
-
-def _to_original_geometry(mask: np.ndarray, shape, flipped: bool) -> np.ndarray:
-  """Undo the preprocessing geometry (flip, resize) of a predicted mask."""
-  mask = cv2.flip(mask, 1) if flipped else mask
-  return cv2.resize(mask, (shape[1], shape[0]), interpolation=cv2.INTER_NEAREST)
-
-
-def predict_folder(config, workdir, input_dir, output_csv) -> int:
-  """Mask PNGs (next to ``output_csv``, in ``masks/``) and a run-length-encoded CSV.
-
-  Masks are thresholded with the run's validation threshold, post-processed
-  (holes filled, components under ``eval.min_area`` pixels dropped) and
-  returned to each image's original size. Rows are sorted by image id, so the
-  CSV is the same whatever ``data.eval_batch_size``.
+  The mask is thresholded with the run's validation threshold, holes filled,
+  components under ``min_area`` pixels dropped, and returned at the image's
+  original size and orientation.
   """
-  workdir, input_dir, output_csv = (pathlib.Path(workdir), pathlib.Path(input_dir),
-                                    pathlib.Path(output_csv))
-  summary_path = workdir / 'summary.json'
-  if not summary_path.is_file():
-    raise ValueError(f'{workdir} holds no finished segmentation run (no summary.json).')
-  threshold = json.loads(summary_path.read_text())['threshold']
+  predict: Callable[[np.ndarray], np.ndarray]
+  threshold: float
+  preprocess_config: preprocess.PreprocessConfig
+  min_area: int
+
+  def __call__(self, path) -> np.ndarray:
+    raw = image_io.load_grayscale(path)
+    prepared = preprocess.prepare_full_image(raw, self.preprocess_config)
+    prob = self.predict(preprocess.normalize(prepared.image, self.preprocess_config))
+    mask = mask_postprocess.postprocess_mask(prob, threshold=self.threshold,
+                                             min_area=self.min_area)
+    mask = cv2.flip(mask, 1) if prepared.flipped else mask
+    return cv2.resize(mask, (raw.shape[1], raw.shape[0]), interpolation=cv2.INTER_NEAREST)
+
+
+def load_mask_predictor(workdir, config=None) -> MaskPredictor:
+  """The best checkpoint of a segmentation run; ``config`` defaults to the run's own."""
+  workdir = pathlib.Path(workdir)
+  if not (workdir / 'summary.json').is_file():
+    raise ValueError(f'{workdir} holds no finished segmentation run (no summary.json); '
+                     'train one with configs/segmentation.py first.')
+  if config is None:
+    config = ml_collections.ConfigDict(json.loads((workdir / 'config.json').read_text()))
+  threshold = json.loads((workdir / 'summary.json').read_text())['threshold']
   pp_config = preprocess.PreprocessConfig(**json.loads((workdir / 'preprocess.json').read_text()))
   model = models.create_unet(config.model, seed=config.seed)
   graphdef, params, batch_stats = steps.split_model(model)
@@ -211,14 +219,24 @@ def predict_folder(config, workdir, input_dir, output_csv) -> int:
   predict = unet_run.image_predictor(segmentation_steps.jit_predict_step(graphdef, mesh),
                                      best['params'], best['batch_stats'], config,
                                      model.output_size(config.data.window), mesh)
+  return MaskPredictor(predict, threshold, pp_config, config.eval.min_area)
+
+
+def predict_folder(config, workdir, input_dir, output_csv) -> int:
+  """Mask PNGs (next to ``output_csv``, in ``masks/``) and a run-length-encoded CSV.
+
+  Rows are sorted by image id, so the CSV is the same whatever
+  ``data.eval_batch_size``.
+  """
+  paths = _image_paths(pathlib.Path(input_dir))
+  predictor = load_mask_predictor(workdir, config)
+  output_csv = pathlib.Path(output_csv)
   output_csv.parent.mkdir(parents=True, exist_ok=True)
   with rle.SubmissionWriter(output_csv) as submission:
-    for path in _image_paths(input_dir):
-      image, shape, flipped = _load_for_prediction(path, pp_config)
-      mask = mask_postprocess.postprocess_mask(predict(image), threshold=threshold,
-                                               min_area=config.eval.min_area)
-      mask = _to_original_geometry(mask, shape, flipped)
+    for path in paths:
+      mask = predictor(path)
       write_mask_png(output_csv.parent / 'masks' / f'{path.stem}.png', mask)
       submission.add([path.stem], [mask])
-  logging.info('Wrote masks and %s (threshold %.2f).', output_csv, threshold)
-  return len(_image_paths(input_dir))
+  logging.info('Wrote %d masks and %s (threshold %.2f).', len(paths), output_csv,
+               predictor.threshold)
+  return len(paths)

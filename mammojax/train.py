@@ -1,13 +1,14 @@
 """train_and_evaluate: build, resume, train the phases, evaluate, write outputs."""
 
 import dataclasses
+import functools
 import logging
 import pathlib
 
 import jax
 import numpy as np
 
-from mammojax import init_from, models, workdir as workdir_lib
+from mammojax import init_from, models, predicted_masks, workdir as workdir_lib
 from mammojax.data import augment, datasets, image_io, patch_cache, pipeline, preprocess
 from mammojax.evaluation import augment_figure, metrics as metrics_lib, predictions
 from mammojax.evaluation import preprocess_figure
@@ -122,7 +123,12 @@ def build_run(config, workdir, *, load_pretrained: bool = True) -> Run:
                                                             config.model.init_from)
   phases = loop.resolve_phases(config, params, model.block_names)
   workdir = workdir_lib.prepare(workdir, config)
-  data = datasets.build_datasets(config.data, seed=config.seed)
+  transform = None
+  if config.data.roi_from:  # crop lesions by a segmentation run's predicted masks
+    transform = functools.partial(predicted_masks.attach_predicted_masks,
+                                  run_dir=config.data.roi_from,
+                                  cache_root=datasets.default_cache_root())
+  data = datasets.build_datasets(config.data, seed=config.seed, transform_records=transform)
   if len(data.class_names) != config.model.num_classes:
     raise ValueError(f'The data has {len(data.class_names)} classes {list(data.class_names)} '
                      f'but model.num_classes={config.model.num_classes}; set '

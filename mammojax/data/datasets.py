@@ -204,9 +204,15 @@ class SplitRecords:
   repaired: dict
 
 
-def split_records(data_config, *, seed: int) -> SplitRecords:
-  """Reads every source, labels records by ``data.classes`` and splits them by patient."""
+def split_records(data_config, *, seed: int, transform_records=None) -> SplitRecords:
+  """Reads every source, labels records by ``data.classes`` and splits them by patient.
+
+  ``transform_records`` (records → records), when given, runs right after
+  reading: e.g. replacing drawn lesion masks by a segmentation run's.
+  """
   records, skipped = read_records(data_config)
+  if transform_records is not None:
+    records = transform_records(records)
   class_names = class_names_for(data_config, records)
   records, unlabelled = label_records(records, class_names)
   by_split, leaking = splits.assign_splits(
@@ -227,9 +233,10 @@ def make_report(class_names, records_by_split: dict, skipped: list[dict], repair
           'skipped_by_reason': _reasons(skipped), 'skipped': skipped}
 
 
-def build_datasets(data_config, *, seed: int, cache_dir: str | None = None) -> Datasets:
+def build_datasets(data_config, *, seed: int, cache_dir: str | None = None,
+                   transform_records=None) -> Datasets:
   """Reads records, splits by patient, and loads or builds the cached patches."""
-  found = split_records(data_config, seed=seed)
+  found = split_records(data_config, seed=seed, transform_records=transform_records)
   by_split, class_names = found.splits, found.class_names
   config = preprocess.PreprocessConfig.from_config(data_config.preprocess)
   cache = cache_dir or data_config.cache_dir or default_cache_root() / 'patches'
