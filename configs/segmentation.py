@@ -4,11 +4,14 @@ Command:
   python -m mammojax.main --config=configs/segmentation.py --workdir=/tmp/segmentation
 
 Data: the built-in synthetic CBIS-DDSM set (320 patients), masses only, images
-resized to 192 pixels high (152 wide); the mask of an image is the union of
-its lesions' ROI masks. Training draws 96-pixel windows, half of them centred
-on a lesion; validation and test images are predicted whole through windows
-every 48 pixels, blended. The sigmoid threshold is chosen on validation.
-Expected on 2 CPU cores: see MEASURED below.
+resized to 128 pixels high (101 wide); the mask of an image is the union of
+its lesions' ROI masks. Training draws 64-pixel windows (6 per image and
+epoch), half of them centred on a lesion; validation and test images are
+predicted whole through windows every 32 pixels, blended. The sigmoid
+threshold is chosen on validation.
+Expected on 2 CPU cores: ~7 min from a fresh cache (16 epochs of ~22 s),
+test Dice ≈ 0.82, IoU ≈ 0.73 on 63 held-out images (measured: 7 min 14 s,
+Dice 0.824, IoU 0.726, pooled Dice 0.852, best epoch 14, threshold 0.50).
 
 Arguments (comma-separated):
   attention  the Attention U-Net (Oktay et al. 2018) instead of the U-Net;
@@ -18,8 +21,6 @@ Arguments (comma-separated):
 """
 
 from mammojax import defaults
-
-MEASURED = 'not yet measured'
 
 
 def get_config(arg: str | None = None):

@@ -14,7 +14,7 @@ import numpy as np
 
 from mammojax import unet_run, workdir as workdir_lib
 from mammojax.evaluation import segmentation_figure
-from mammojax.training import checkpoint, metric_writer, parallel, phase_loop
+from mammojax.training import phase_loop
 from mammojax.training import segmentation_steps
 from mammojax.training.progress import Progress
 
@@ -78,17 +78,5 @@ def evaluate_best(config, run, progress: Progress, mesh) -> dict:
 def train_and_evaluate(config, workdir) -> dict:
   """Runs (or resumes) autoencoder pretraining, then scores its best checkpoint."""
   run = unet_run.build_unet_run(config, workdir, autoencoder=True)
-  mesh = parallel.create_mesh()
-  checkpoints = checkpoint.RunCheckpoints(run.workdir, keep_latest=config.train.keep_checkpoints)
-  writer = metric_writer.MetricWriter(run.workdir, console_keys=('val_psnr',))
-  try:
-    progress, state = phase_loop.resume(checkpoints, run.phases, run.params, run.batch_stats,
-                                        mesh)
-    with mesh:
-      state, progress = phase_loop.run_phases(autoencoder_hooks(config, run, mesh), run.phases,
-                                              state, progress, mesh=mesh,
-                                              checkpoints=checkpoints, writer=writer)
-      return evaluate_best(config, run, progress, mesh)
-  finally:
-    writer.close()
-    checkpoints.close()
+  return unet_run.train_and_evaluate(config, run, make_hooks=autoencoder_hooks,
+                                     evaluate_best=evaluate_best, console_keys=('val_psnr',))

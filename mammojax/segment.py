@@ -22,7 +22,7 @@ from mammojax import models, unet_run, workdir as workdir_lib
 from mammojax.data import image_io, preprocess
 from mammojax.evaluation import mask_postprocess, rle, segmentation_figure
 from mammojax.evaluation import segmentation_metrics as seg_metrics
-from mammojax.training import checkpoint, metric_writer, parallel, phase_loop
+from mammojax.training import checkpoint, parallel, phase_loop
 from mammojax.training import segmentation_steps, steps
 from mammojax.training.progress import Progress
 
@@ -136,20 +136,8 @@ def evaluate_best(config, run, progress: Progress, mesh) -> dict:
 def train_and_evaluate(config, workdir) -> dict:
   """Runs (or resumes) the segmentation phases, then evaluates the best checkpoint."""
   run = unet_run.build_unet_run(config, workdir, autoencoder=False)
-  mesh = parallel.create_mesh()
-  checkpoints = checkpoint.RunCheckpoints(run.workdir, keep_latest=config.train.keep_checkpoints)
-  writer = metric_writer.MetricWriter(run.workdir, console_keys=('val_dice', 'val_iou'))
-  try:
-    params, batch_stats = unet_run.initial_state(config, run, checkpoints)
-    progress, state = phase_loop.resume(checkpoints, run.phases, params, batch_stats, mesh)
-    with mesh:
-      state, progress = phase_loop.run_phases(segmentation_hooks(config, run, mesh), run.phases,
-                                              state, progress, mesh=mesh,
-                                              checkpoints=checkpoints, writer=writer)
-      return evaluate_best(config, run, progress, mesh)
-  finally:
-    writer.close()
-    checkpoints.close()
+  return unet_run.train_and_evaluate(config, run, make_hooks=segmentation_hooks,
+                                     evaluate_best=evaluate_best, console_keys=('val_dice', 'val_iou'))
 
 
 def evaluate(config, workdir) -> dict:

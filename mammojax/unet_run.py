@@ -16,7 +16,8 @@ import tqdm
 
 from mammojax import init_from, models, workdir as workdir_lib
 from mammojax.data import datasets, pipeline, preprocess, segmentation_data
-from mammojax.training import checkpoint, loop, parallel, sliding_window, steps
+from mammojax.training import checkpoint, loop, metric_writer, parallel, phase_loop
+from mammojax.training import sliding_window, steps
 from mammojax.training import segmentation_losses
 
 SPLITS = ('train', 'val', 'test')
@@ -37,6 +38,10 @@ class UNetRun:
 
 def validate_config(config, model, *, autoencoder: bool) -> int:
   """Fails fast (before the workdir is touched); returns the output window side."""
+  if 'window' not in config.data or 'eval' not in config:
+    raise ValueError(f'task={config.task} needs the window settings of '
+                     'configs/segmentation.py or configs/pretrain_autoencoder.py; start from '
+                     'one of those configs.')
   datasets.configured_sources(config.data)
   losses = ('mse',) if autoencoder else segmentation_losses.SEGMENTATION_LOSSES
   if config.train.loss not in losses:
@@ -145,3 +150,23 @@ def initial_state(config, run: UNetRun, checkpoints) -> tuple[dict, dict]:
     return init_from.unet_with_encoder(run.params, run.batch_stats, config.model,
                                        config.model.init_from)
   return run.params, run.batch_stats
+
+
+def train_and_evaluate(config, run: UNetRun, *, make_hooks, evaluate_best,
+                       console_keys: tuple[str, ...]) -> dict:
+  """Resumes or starts ``run``, trains its phases with ``make_hooks(config, run, mesh)``,
+  then returns ``evaluate_best(config, run, progress, mesh)``."""
+  mesh = parallel.create_mesh()
+  checkpoints = checkpoint.RunCheckpoints(run.workdir, keep_latest=config.train.keep_checkpoints)
+  writer = metric_writer.MetricWriter(run.workdir, console_keys=console_keys)
+  try:
+    params, batch_stats = initial_state(config, run, checkpoints)
+    progress, state = phase_loop.resume(checkpoints, run.phases, params, batch_stats, mesh)
+    with mesh:
+      state, progress = phase_loop.run_phases(make_hooks(config, run, mesh), run.phases, state,
+                                              progress, mesh=mesh, checkpoints=checkpoints,
+                                              writer=writer)
+      return evaluate_best(config, run, progress, mesh)
+  finally:
+    writer.close()
+    checkpoints.close()

@@ -84,3 +84,21 @@ def test_classifier_crops_lesions_by_the_predicted_masks(segmentation_run, tmp_p
   again = run_main('--config=configs/finetune.py:smoke', f'--workdir={tmp_path / "again"}',
                    f'--config.data.roi_from={segmentation_run}')
   assert again.returncode == 0 and '0 masks predicted' in again.stderr  # read from the cache
+
+
+@pytest.mark.parametrize('variant', ['attention', 'unpadded'])
+def test_attention_and_unpadded_variants_run(tmp_path, variant):
+  workdir = tmp_path / variant
+  result = run_main(f'--config=configs/segmentation.py:smoke,{variant}', f'--workdir={workdir}',
+                    '--config.phases.train.epochs=1')
+  assert result.returncode == 0, result.stderr[-3000:]
+  summary = json.loads((workdir / 'summary.json').read_text())
+  assert summary['architecture'] == ('attention_unet' if variant == 'attention' else 'unet')
+  assert 0.0 <= summary['test']['dice'] <= 1.0
+
+
+def test_a_window_the_unpadded_net_cannot_take_is_explained(tmp_path):
+  result = run_main('--config=configs/segmentation.py:smoke,unpadded', f'--workdir={tmp_path}',
+                    '--config.data.window=45')
+  assert result.returncode == 2 and 'data.window=45' in result.stderr
+  assert '44' in result.stderr  # the nearest valid window is named

@@ -16,7 +16,7 @@ import numpy as np
 
 from mammojax.data import examples, patch_cache, preprocess, records as records_lib, splits
 from mammojax.data.sources import cbis_ddsm, csv_masks, folders, inbreast, mias, synthetic
-from mammojax.data.sources import tfds_cbis
+from mammojax.data.sources import image_folder, tfds_cbis
 
 MAMMOGRAPHY_CLASSES = ('benign', 'malignant')
 
@@ -50,6 +50,11 @@ def _read_csv_masks(root: pathlib.Path, data_config):
       label_column=data_config.csv_label_column)
 
 
+def _read_image_folder(root: pathlib.Path, data_config):
+  del data_config
+  return image_folder.read_image_folder(root)
+
+
 def _read_tfds_cbis(root: pathlib.Path | None, data_config):
   del data_config
   return tfds_cbis.read_tfds_cbis(root, cache_dir=default_cache_root() / 'tfds')
@@ -65,6 +70,7 @@ READERS = {
     'folders': (_read_folders, None),
     'csv_masks': (_read_csv_masks, None),
     'tfds_cbis': (_read_tfds_cbis, None),
+    'images': (_read_image_folder, None),
 }
 # Sources whose root may stay empty: the synthetic set is written to the
 # cache, TFDS looks in its default data_dir (~/tensorflow_datasets).
