@@ -81,6 +81,9 @@ def base_config() -> ml_collections.ConfigDict:
   # The workdir of a segmentation run: lesions are cropped by the masks it predicts
   # instead of the drawn ROI masks (what happens on new images).
   config.data.roi_from = ''
+  # The workdir of a segmentation run trained on breast (or thorax) masks: its
+  # predicted region replaces the threshold-based breast mask of preprocessing.
+  config.data.region_from = ''
   config.data.tta = False  # validation/test probabilities averaged over 4 flipped views
   config.data.batch_size = 32
   config.data.eval_batch_size = 128
@@ -110,7 +113,7 @@ def base_config() -> ml_collections.ConfigDict:
   # padding, or 'VALID' for the original paper's unpadded net (centre-cropped skips).
   config.model.architecture = 'unet'  # or 'attention_unet' (Oktay et al. 2018)
   config.model.unet = ml_collections.ConfigDict(dict(
-      depth=4, width=32, padding='SAME', norm='batch', autoencoder_skips=False))
+      depth=4, width=16, padding='SAME', norm='batch', autoencoder_skips=False))
 
   config.train = ml_collections.ConfigDict()
   config.train.loss = 'cross_entropy'  # or 'focal'

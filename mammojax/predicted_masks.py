@@ -1,11 +1,16 @@
-"""``data.roi_from``: classify lesions cropped by a segmentation run's predicted masks.
+"""Masks predicted by a segmentation run, attached to records.
 
-At inference on new images there is no drawn ROI; the notes crop by the mask
-a segmentation model predicts. Each record's mask files and ROI shapes are
-replaced by the mask the run predicts for its image (written once, as PNG,
-under the cache, keyed by the run's checkpoint and the image file), so the
-patch builder crops exactly as it does with drawn masks. An image whose
-predicted mask is empty is skipped later with that reason.
+``data.roi_from``: at inference on new images there is no drawn ROI; the
+notes crop by the mask a segmentation model predicts. Each record's mask
+files and ROI shapes are replaced by the mask the run predicts for its image,
+so the patch builder crops exactly as it does with drawn masks (an image
+whose predicted mask is empty is skipped later with that reason).
+
+``data.region_from``: the run predicts the breast (or thorax) region instead,
+which replaces the threshold-based breast mask of preprocessing.
+
+Masks are written once, as PNG, under the cache, keyed by the run's files
+and the image file.
 """
 
 import logging
@@ -16,7 +21,7 @@ import cv2
 import numpy as np
 
 from mammojax import segment
-from mammojax.data import preprocess
+from mammojax.data import datasets, preprocess
 
 
 def _signature(path: pathlib.Path) -> list:
@@ -24,9 +29,9 @@ def _signature(path: pathlib.Path) -> list:
   return [str(path), stat.st_size, stat.st_mtime_ns]
 
 
-def attach_predicted_masks(records: list[dict], run_dir: str, cache_root: pathlib.Path
-                           ) -> list[dict]:
-  """Records whose ``mask_paths`` are the masks ``run_dir`` predicts for their images."""
+def predict_image_masks(records: list[dict], run_dir: str, cache_root: pathlib.Path
+                        ) -> dict[str, str]:
+  """{image path: PNG of the mask ``run_dir`` predicts for it}, cached."""
   run_dir = pathlib.Path(run_dir).absolute()
   run_key = preprocess.fingerprint([_signature(run_dir / 'summary.json'),
                                     _signature(run_dir / 'config.json')])
@@ -39,14 +44,37 @@ def attach_predicted_masks(records: list[dict], run_dir: str, cache_root: pathli
       target = folder / f'{preprocess.fingerprint(_signature(pathlib.Path(image_path)))}.png'
       if not target.exists():
         predictor = predictor or segment.load_mask_predictor(run_dir)
-        mask = _predict_or_empty(predictor, image_path)
-        cv2.imwrite(str(target), mask * 255)
+        cv2.imwrite(str(target), _predict_or_empty(predictor, image_path) * 255)
         written += 1
       by_image[image_path] = str(target)
-  logging.info('data.roi_from: %d masks predicted by %s (%d read from the cache).', written,
-               run_dir, len(by_image) - written)
-  return [{**r, 'mask_paths': [by_image[r['image_path']]], 'rois': [],
-           'roi_from': str(run_dir)} for r in records]
+  logging.info('%d masks predicted by %s (%d read from the cache).', written, run_dir,
+               len(by_image) - written)
+  return by_image
+
+
+def attach_predicted_masks(records: list[dict], run_dir: str, cache_root: pathlib.Path
+                           ) -> list[dict]:
+  """``data.roi_from``: records whose lesion masks are those ``run_dir`` predicts."""
+  masks = predict_image_masks(records, run_dir, cache_root)
+  return [{**r, 'mask_paths': [masks[r['image_path']]], 'rois': [], 'roi_from': str(run_dir)}
+          for r in records]
+
+
+def attach_region_masks(records: list[dict], run_dir: str, cache_root: pathlib.Path
+                        ) -> list[dict]:
+  """``data.region_from``: records whose breast/thorax region ``run_dir`` predicts."""
+  masks = predict_image_masks(records, run_dir, cache_root)
+  return [{**r, 'region_mask_path': masks[r['image_path']]} for r in records]
+
+
+def attach_configured(data_config, records: list[dict]) -> list[dict]:
+  """Records with the masks ``data.region_from`` and ``data.roi_from`` ask for."""
+  cache_root = datasets.default_cache_root()
+  if data_config.region_from:
+    records = attach_region_masks(records, data_config.region_from, cache_root)
+  if data_config.roi_from:
+    records = attach_predicted_masks(records, data_config.roi_from, cache_root)
+  return records
 
 
 def _predict_or_empty(predictor, image_path: str) -> np.ndarray:

@@ -123,12 +123,9 @@ def build_run(config, workdir, *, load_pretrained: bool = True) -> Run:
                                                             config.model.init_from)
   phases = loop.resolve_phases(config, params, model.block_names)
   workdir = workdir_lib.prepare(workdir, config)
-  transform = None
-  if config.data.roi_from:  # crop lesions by a segmentation run's predicted masks
-    transform = functools.partial(predicted_masks.attach_predicted_masks,
-                                  run_dir=config.data.roi_from,
-                                  cache_root=datasets.default_cache_root())
-  data = datasets.build_datasets(config.data, seed=config.seed, transform_records=transform)
+  data = datasets.build_datasets(config.data, seed=config.seed,
+                                 transform_records=functools.partial(
+                                     predicted_masks.attach_configured, config.data))
   if len(data.class_names) != config.model.num_classes:
     raise ValueError(f'The data has {len(data.class_names)} classes {list(data.class_names)} '
                      f'but model.num_classes={config.model.num_classes}; set '

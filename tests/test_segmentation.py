@@ -75,14 +75,16 @@ def test_predict_writes_masks_and_the_same_csv_for_any_batch_size(segmentation_r
 def test_classifier_crops_lesions_by_the_predicted_masks(segmentation_run, tmp_path):
   workdir = tmp_path / 'classifier'
   result = run_main('--config=configs/finetune.py:smoke', f'--workdir={workdir}',
-                    f'--config.data.roi_from={segmentation_run}')
+                    f'--config.data.roi_from={segmentation_run}',
+                    f'--config.data.region_from={segmentation_run}')
   assert result.returncode == 0, result.stderr[-3000:]
   assert 'masks predicted by' in result.stderr
   report = json.loads((workdir / 'data_report.json').read_text())
   kept = sum(sum(c.values()) for split in report['counts'].values() for c in split.values())
   assert kept > 0 and kept + report['num_skipped'] >= 51  # every smoke lesion accounted for
   again = run_main('--config=configs/finetune.py:smoke', f'--workdir={tmp_path / "again"}',
-                   f'--config.data.roi_from={segmentation_run}')
+                   f'--config.data.roi_from={segmentation_run}',
+                   f'--config.data.region_from={segmentation_run}')
   assert again.returncode == 0 and '0 masks predicted' in again.stderr  # read from the cache
 
 

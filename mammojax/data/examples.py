@@ -63,6 +63,12 @@ def lesion_mask(record: dict, original_shape: tuple[int, int],
   return mask
 
 
+def region_mask_of(record: dict) -> np.ndarray | None:
+  """The record's region mask (``region_mask_path``, e.g. a predicted breast), or None."""
+  path = record.get('region_mask_path')
+  return image_io.load_mask(path) if path else None
+
+
 def finish_patch(patch: np.ndarray, mask: np.ndarray, config, size: int):
   """Resize to ``size``, normalise; ValueError if anything non-finite remains."""
   interpolation = cv2.INTER_AREA if patch.shape[0] > size else cv2.INTER_LINEAR
@@ -110,7 +116,8 @@ def image_examples(image_path: str, image_records: list[dict],
   try:
     raw = image_io.load_grayscale(image_path)
     prepared = preprocess.prepare_full_image(raw, config,
-                                             laterality=image_records[0].get('laterality'))
+                                             laterality=image_records[0].get('laterality'),
+                                             region_mask=region_mask_of(image_records[0]))
   except ValueError as error:
     return [], [_skip(r, str(error)) for r in image_records]
   rng = np.random.default_rng([spec.seed, zlib.crc32(image_path.encode())])

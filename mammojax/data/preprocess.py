@@ -129,18 +129,25 @@ class PreparedImage:
     return cv2.flip(mask, 1) if self.flipped else mask
 
 
-def _run_steps(image, config, laterality, record):
+def _run_steps(image, config, laterality, record, region_mask=None):
   """THE order of the full-image steps; ``record(name, array)`` sees each one.
 
   resize → breast masking → flip to the canonical side → CLAHE → [0, 1].
   Masking comes before the flip so a marker never decides the breast's side,
-  and before CLAHE so labels do not steal its histogram.
+  and before CLAHE so labels do not steal its histogram. A ``region_mask``
+  (e.g. predicted by a segmentation run, ``data.region_from``) replaces the
+  threshold-based breast region.
   """
   if config.resize_height:
     image = resize_to_height(image, config.resize_height)
     record('resize', image)
   mask = None
-  if config.breast_mask:
+  if region_mask is not None:
+    mask = cv2.resize((region_mask > 0).astype(np.uint8), (image.shape[1], image.shape[0]),
+                      interpolation=cv2.INTER_NEAREST)
+    image = breast_lib.apply_breast_mask(image, mask)
+    record('region mask', image)
+  elif config.breast_mask:
     mask = breast_lib.breast_region(image, threshold=config.mask_threshold)
     image = breast_lib.apply_breast_mask(image, mask)
     record('breast mask', image)
@@ -158,14 +165,16 @@ def _run_steps(image, config, laterality, record):
 
 
 def prepare_full_image(image: np.ndarray, config: PreprocessConfig, *,
-                       laterality: str | None = None) -> PreparedImage:
+                       laterality: str | None = None,
+                       region_mask: np.ndarray | None = None) -> PreparedImage:
   """Every full-image step (see ``_run_steps`` for the order) and what it did.
 
   ``laterality`` ('LEFT'/'RIGHT', from the record) decides the breast's side
-  for ``canonical_side``; without it the image decides. Use the result's
+  for ``canonical_side``; without it the image decides. ``region_mask`` (any
+  size; nonzero = keep) replaces the computed breast mask. Use the result's
   ``transform_mask`` so lesion masks follow the same geometry.
   """
-  return _run_steps(image, config, laterality, lambda name, array: None)
+  return _run_steps(image, config, laterality, lambda name, array: None, region_mask)
 
 
 def preprocess_full_image(image: np.ndarray, config: PreprocessConfig, *,

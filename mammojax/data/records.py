@@ -26,7 +26,9 @@ Required keys:
 A record with neither mask files nor ROI shapes is a whole-image example.
 
 Optional keys: label (int; the run sets it from ``class_name``),
-laterality ('LEFT'/'RIGHT', used to flip images to a canonical side), view;
+laterality ('LEFT'/'RIGHT', used to flip images to a canonical side), view,
+region_mask_path (a mask of the breast or thorax, e.g. predicted by a
+segmentation run: pixels outside it are set to 0);
 per reader: pathology, abnormality_type, abnormality_id, crop_path and
 fixed (repairs made to the row: TCIA paths, swapped columns) for CBIS-DDSM;
 background_tissue, abnormality_class, severity, roi_missing (a lesion whose

@@ -49,7 +49,8 @@ def _load_one(record, config):
   """(image, mask) or the reason to skip the image."""
   try:
     raw = image_io.load_grayscale(record['image_path'])
-    prepared = preprocess.prepare_full_image(raw, config, laterality=record.get('laterality'))
+    prepared = preprocess.prepare_full_image(raw, config, laterality=record.get('laterality'),
+                                             region_mask=examples.region_mask_of(record))
     mask = examples.lesion_mask(record, raw.shape, prepared)
   except ValueError as error:
     return str(error)

@@ -138,3 +138,14 @@ def test_no_nan_reaches_a_batch(tmp_path):
   for batch in pipeline.train_batches(source, global_batch_size=4, seed=0, epoch=0,
                                       augmentation='flip_hv'):
     assert np.isfinite(batch['image']).all()
+
+
+def test_a_region_mask_blanks_everything_outside_it(tmp_path):
+  image, mask = lesion_image()
+  region = np.zeros((H, W), np.uint8)
+  region[:, :30] = 255  # the right quarter of the image is outside the region
+  lesion = {**record(tmp_path, 'r', image=image, mask=mask),
+            'region_mask_path': write(tmp_path / 'region.png', region)}
+  whole = build([lesion], tmp_path, crop='whole', normalize='none', clahe=0, size=W)
+  resized = whole.images[0, ..., 0]  # whole image squeezed to W×W: columns keep their place
+  assert not resized[:, 31:].any() and resized[:, :29].all()
