@@ -47,78 +47,87 @@ def base_config() -> ml_collections.ConfigDict:
   # fits that scikit-learn model on the frozen backbone's pooled features.
   config.classical = ''
   config.phases = ml_collections.ConfigDict()
+  config.data = data_config()
+  config.model = model_config()
+  config.train = ml_collections.ConfigDict()
+  config.train.loss = 'cross_entropy'  # or 'focal'; segmentation: bce_dice, dice, ...
+  config.train.class_weights = ''  # '', 'balanced', or one weight per class '1,2.5'
+  config.train.keep_checkpoints = 2
+  return config
 
-  config.data = ml_collections.ConfigDict()
+
+def data_config() -> ml_collections.ConfigDict:
+  """``config.data``: sources, classes, splits, preprocessing, patches, loading."""
+  config = ml_collections.ConfigDict()
   # One source or several, comma-separated (e.g. 'cbis_ddsm,mias'), with as
   # many comma-separated data.root folders in the same order.
-  config.data.source = 'synthetic'
-  config.data.root = ''  # dataset folder; for 'synthetic', where it is written
-  config.data.classes = ''  # class names → labels 0..K-1; '' = the source's own
-  config.data.cache_dir = ''  # preprocessed patches; '' = ~/.cache/mammojax/patches
+  config.source = 'synthetic'
+  config.root = ''  # dataset folder; for 'synthetic', where it is written
+  config.classes = ''  # class names → labels 0..K-1; '' = the source's own
+  config.cache_dir = ''  # preprocessed patches; '' = ~/.cache/mammojax/patches
   # data.source=csv_masks (ISIC style): ROOT/<csv_file> with these columns.
-  config.data.csv_file = 'labels.csv'
-  config.data.csv_id_column = 'id'
-  config.data.csv_label_column = 'label'
-  config.data.synthetic_patients = 320
-  config.data.synthetic_seed = 0
-  config.data.abnormality_types = 'mass,calcification'
-  config.data.val_fraction = 0.2
-  config.data.test_fraction = 0.2  # held out by patient where the dataset has no test split
-  config.data.folds = 0  # ≥ 2: k-fold cross-validation by patient, validating on data.fold
-  config.data.fold = 0
+  config.csv_file = 'labels.csv'
+  config.csv_id_column = 'id'
+  config.csv_label_column = 'label'
+  config.synthetic_patients = 320
+  config.synthetic_seed = 0
+  config.abnormality_types = 'mass,calcification'
+  config.val_fraction = 0.2
+  config.test_fraction = 0.2  # held out by patient where the dataset has no test split
+  config.folds = 0  # ≥ 2: k-fold cross-validation by patient, validating on data.fold
+  config.fold = 0
   # 'roi': a square crop around each lesion's mask (× patch_margin); 'whole':
   # the whole image; 'auto': 'roi' when the records locate lesions.
-  config.data.crop = 'auto'
-  config.data.patch_size = 64
-  config.data.patch_margin = 1.2  # the notes use 1.2 and 1.4
-  config.data.crops_per_lesion = 1  # > 1: extra training crops, shifted, IoU ≥ crop_min_overlap
-  config.data.crop_min_overlap = 0.9
+  config.crop = 'auto'
+  config.patch_size = 64
+  config.patch_margin = 1.2  # the notes use 1.2 and 1.4
+  config.crops_per_lesion = 1  # > 1: extra training crops, shifted, IoU ≥ crop_min_overlap
+  config.crop_min_overlap = 0.9
   # > 0: background patches per image (breast tissue away from lesions, TFDS
   # rules), labelled 'background', which data.classes must then name.
-  config.data.background_patches = 0
-  config.data.augmentation = 'flip_hv'
-  config.data.balance = 'none'  # 'batches': oversample so every batch is class-balanced
+  config.background_patches = 0
+  config.augmentation = 'flip_hv'
+  config.balance = 'none'  # 'batches': oversample so every batch is class-balanced
   # The workdir of a segmentation run: lesions are cropped by the masks it predicts
   # instead of the drawn ROI masks (what happens on new images).
-  config.data.roi_from = ''
+  config.roi_from = ''
   # The workdir of a segmentation run trained on breast (or thorax) masks: its
   # predicted region replaces the threshold-based breast mask of preprocessing.
-  config.data.region_from = ''
-  config.data.tta = False  # validation/test probabilities averaged over 4 flipped views
-  config.data.batch_size = 32
-  config.data.eval_batch_size = 128
+  config.region_from = ''
+  config.tta = False  # validation/test probabilities averaged over 4 flipped views
+  config.batch_size = 32
+  config.eval_batch_size = 128
   # Stored in preprocess.json and part of the patch cache key (data/preprocess.py).
-  config.data.preprocess = ml_collections.ConfigDict(dict(
+  config.preprocess = ml_collections.ConfigDict(dict(
       clahe_clip_limit=2.0, clahe_tile=8, resize_height=0,
       normalize='zscore',  # 'zscore', 'gcn' (global contrast normalisation) or 'none'
       gcn_scale=1.0, gcn_lambda=0.0,
       breast_mask=False,  # keep the largest bright component: drops labels and markers
       mask_threshold=0.0,  # breast mask threshold as a fraction of the range; 0 = Otsu
       canonical_side=''))  # 'left' or 'right': flip images so the breast lies there
+  return config
 
-  config.model = ml_collections.ConfigDict()
-  config.model.backbone = 'small_cnn'
-  config.model.pretrained = ''  # a Keras weights file (*.h5); '' = random initialisation
-  config.model.grayscale = 'repeat'  # pretrained: gray → RGB ('repeat') or sum 1st conv ('sum')
-  config.model.input_preprocessing = 'auto'  # auto: the weights' own (caffe/tf/torch) if pretrained
-  config.model.num_classes = 2
-  config.model.head_hidden_layers = 1
-  config.model.dropout = 0.5
-  config.model.pooling = 'avg'
-  config.model.batchnorm_momentum = 0.9  # Keras uses 0.99: too slow for small sets
+
+def model_config() -> ml_collections.ConfigDict:
+  """``config.model``: classifier backbone and head, weights, U-Net sizes."""
+  config = ml_collections.ConfigDict()
+  config.backbone = 'small_cnn'
+  config.pretrained = ''  # a Keras weights file (*.h5); '' = random initialisation
+  config.grayscale = 'repeat'  # pretrained: gray → RGB ('repeat') or sum 1st conv ('sum')
+  config.input_preprocessing = 'auto'  # auto: the weights' own (caffe/tf/torch) if pretrained
+  config.num_classes = 2
+  config.head_hidden_layers = 1
+  config.dropout = 0.5
+  config.pooling = 'avg'
+  config.batchnorm_momentum = 0.9  # Keras uses 0.99: too slow for small sets
   # A run whose encoder starts this model: the workdir of a pretrain_autoencoder run
   # (with backbone unet_encoder or unet_encoder_gmp, or a U-Net for segmentation).
-  config.model.init_from = ''
+  config.init_from = ''
   # U-Nets (segmentation, autoencoder, and the unet_encoder backbones): 'SAME'
   # padding, or 'VALID' for the original paper's unpadded net (centre-cropped skips).
-  config.model.architecture = 'unet'  # or 'attention_unet' (Oktay et al. 2018)
-  config.model.unet = ml_collections.ConfigDict(dict(
+  config.architecture = 'unet'  # or 'attention_unet' (Oktay et al. 2018)
+  config.unet = ml_collections.ConfigDict(dict(
       depth=4, width=16, padding='SAME', norm='batch', autoencoder_skips=False))
-
-  config.train = ml_collections.ConfigDict()
-  config.train.loss = 'cross_entropy'  # or 'focal'
-  config.train.class_weights = ''  # '', 'balanced', or one weight per class '1,2.5'
-  config.train.keep_checkpoints = 2
   return config
 
 

@@ -5,7 +5,7 @@ import pathlib
 
 import pytest
 
-from mammojax import train
+from mammojax import models, train, unet_run
 
 CONFIGS = sorted(pathlib.Path(__file__).resolve().parents[1].glob('configs/*.py'))
 
@@ -24,7 +24,12 @@ def test_config_validates_and_documents_itself(path):
   assert 'Expected' in module.__doc__
   for arg in (None, 'smoke'):
     config = module.get_config(arg)
-    train.validate_config(config)
+    if config.task == 'classification':
+      train.validate_config(config)
+    else:
+      autoencoder = config.task == 'autoencoder'
+      model = models.create_unet(config.model, seed=0, autoencoder=autoencoder)
+      assert unet_run.validate_config(config, model, autoencoder=autoencoder) >= 1
     assert set(config.schedule.split(',')) <= set(config.phases)
 
 
