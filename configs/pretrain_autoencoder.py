@@ -10,7 +10,7 @@ squeeze-and-excitation → pools → dense 128):
 Data: the images of the built-in synthetic set (labels unused), resized to 192
 pixels high; any source works, and --config.data.source=images
 --config.data.root=FOLDER reads every image under a folder. The encoder's
-sizes (model.unet: depth 4, width 32) must match the classifier's.
+sizes (model.unet: depth 4, width 16) must match the classifier's.
 Expected on 2 CPU cores: see MEASURED below.
 
 Arguments: smoke (seconds-long variant for the tests).
@@ -30,14 +30,15 @@ def get_config(arg: str | None = None):
   config.data.window = 64
   config.data.stride = 32
   config.data.foreground_fraction = 0.0  # no labels: uniform windows
+  config.data.windows_per_image = 4
   config.data.batch_size = 16
   config.data.augmentation = 'flip_hv'
   config.model.dropout = 0.0
   config.train.loss = 'mse'
   config.eval.panels_every_epochs = 0
   defaults.set_phases(config, train=defaults.phase(
-      epochs=15, unfreeze='all', optimizer='adam', learning_rate=1e-3,
-      early_stopping_patience=5, plateau_patience=3))
+      epochs=10, unfreeze='all', optimizer='adam', learning_rate=1e-3,
+      early_stopping_patience=4, plateau_patience=2))
   if 'smoke' in args:
     config.data.synthetic_patients = 30
     config.data.preprocess.resize_height = 96

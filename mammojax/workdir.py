@@ -72,3 +72,8 @@ def write_json(path: pathlib.Path, value) -> None:
   scratch = path.with_suffix(path.suffix + '.tmp')
   scratch.write_text(json.dumps(value, indent=2, sort_keys=True, default=float))
   scratch.replace(path)
+
+
+def read_json(path: pathlib.Path):
+  """A JSON file a run wrote (config, summary, report)."""
+  return json.loads(pathlib.Path(path).read_text())
