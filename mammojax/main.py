@@ -11,7 +11,7 @@ from absl import app, flags, logging
 import jax
 from ml_collections import config_flags
 
-from mammojax import classical, predict, pretrain, runtime, segment, sweep, train
+from mammojax import classical, predict, pretrain, runtime, search, segment, sweep, train
 from mammojax import workdir as workdir_lib
 from mammojax.data import datasets
 
@@ -48,6 +48,8 @@ TASKS = {
     'autoencoder': {'train': pretrain.train_and_evaluate},
     'sweep': {'train': lambda config, workdir: sweep.run_sweep(config, workdir,
                                                                train.train_and_evaluate)},
+    'search': {'train': lambda config, workdir: search.run_search(config, workdir,
+                                                                  train.train_and_evaluate)},
 }
 
 

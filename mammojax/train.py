@@ -196,8 +196,11 @@ def evaluate_best(config, run: Run, progress: Progress, mesh, checkpoints) -> di
   return summary
 
 
-def train_and_evaluate(config, workdir: str | pathlib.Path) -> dict:
-  """Runs (or resumes) the configured phases, then evaluates the best checkpoint."""
+def train_and_evaluate(config, workdir: str | pathlib.Path, *, on_epoch=None) -> dict:
+  """Runs (or resumes) the configured phases, then evaluates the best checkpoint.
+
+  ``on_epoch(progress)`` runs after every epoch (see ``phase_loop.run_phases``).
+  """
   run = build_run(config, workdir)
   if not config.model.pretrained:
     logging.info('Backbone %s starts from random initialisation (no pretrained weights: '
@@ -216,7 +219,8 @@ def train_and_evaluate(config, workdir: str | pathlib.Path) -> dict:
                                  class_weights)
     with mesh:
       state, progress = phase_loop.run_phases(hooks, run.phases, state, progress, mesh=mesh,
-                                              checkpoints=checkpoints, writer=writer)
+                                              checkpoints=checkpoints, writer=writer,
+                                              on_epoch=on_epoch)
       return evaluate_best(config, run, progress, mesh, checkpoints)
   finally:
     writer.close()

@@ -56,15 +56,21 @@ def _class_names(rows: list[dict]) -> list[str]:
   return [column[len('prob_'):] for column in rows[0] if column.startswith('prob_')]
 
 
-def _row_order(path: pathlib.Path, ids: list[str], reference: list[str]) -> np.ndarray:
-  """Indices that put ``ids`` (one member's file) in the order of ``reference``."""
+def _index_ids(path: pathlib.Path, ids: list[str]) -> dict[str, int]:
   index = {}
   for i, example_id in enumerate(ids):
     if example_id in index:
       raise ValueError(f'{path}: id {example_id!r} appears twice; ids must be unique.')
     index[example_id] = i
+  return index
+
+
+def _row_order(path: pathlib.Path, ids: list[str], reference: list[str]) -> np.ndarray:
+  """Indices that put ``ids`` (one member's file) in the order of ``reference``."""
+  index = _index_ids(path, ids)
   missing = next((i for i in reference if i not in index), None)
-  extra = next((i for i in ids if i not in set(reference)), None)
+  known = set(reference)
+  extra = next((i for i in ids if i not in known), None)
   if missing is not None or extra is not None:
     offending = (f'lacks id {missing!r} of the first member' if missing is not None
                  else f'has id {extra!r} that the first member lacks')
@@ -79,6 +85,7 @@ def read_split(workdirs, split: str) -> SplitPredictions:
     raise ValueError('An ensemble needs at least one member workdir.')
   first_path, rows, labels, first_probs = _read_member(workdirs[0], split)
   ids, class_names = [r['id'] for r in rows], _class_names(rows)
+  _index_ids(first_path, ids)
   probs = [first_probs]
   for workdir in workdirs[1:]:
     path, member_rows, member_labels, member_probs = _read_member(workdir, split)
@@ -141,9 +148,11 @@ def fit_ensemble(workdirs, method: str = 'stacking', seed: int = 0):
   """Fits ``method`` on the members' validation predictions; returns the fitted combiner.
 
   Its ``predict_proba`` takes ``stack_features`` of the members' probabilities
-  (in the order of ``workdirs``).
+  (in the order of ``workdirs``). A class absent from validation gets no
+  column from scikit-learn's models (see their ``classes_``).
   """
   val = read_split(workdirs, 'val')
+  _check_fittable(method, val, workdirs)
   model = make_ensemble(method, num_classes=len(val.class_names), seed=seed)
   return model.fit(stack_features(val.probs), val.labels)
 

@@ -102,7 +102,8 @@ def training_curves(workdir: str | os.PathLike, path: str | os.PathLike) -> dict
 
   Reads ``workdir/metrics.csv`` (and summary.json for the title); phase
   boundaries are dashed vertical lines with the phase names on top. Returns
-  {'panels': 6, 'lines': train/val lines drawn, 'phases': phase names in order}.
+  {'panels': 6, 'lines': train/val lines drawn, 'phases': phase names in order,
+  'boundaries': vertical lines drawn per panel}.
   """
   workdir = pathlib.Path(workdir)
   rows = _read_csv(workdir / 'metrics.csv', ('phase', 'epoch'))
@@ -129,7 +130,8 @@ def training_curves(workdir: str | os.PathLike, path: str | os.PathLike) -> dict
     axis.legend(fontsize=7, loc='lower left')
   fig.suptitle(_run_title(_read_summary(workdir), workdir), fontsize=10)
   _save(fig, path)
-  return {'panels': len(CURVE_METRICS), 'lines': lines, 'phases': [name for _, name in starts]}
+  return {'panels': len(CURVE_METRICS), 'lines': lines, 'phases': [name for _, name in starts],
+          'boundaries': len(starts) - 1}
 
 
 # ---------------------------------------------------------------- sweep tables
@@ -178,10 +180,13 @@ def _mean(rows: list[dict], column: str) -> float:
 def _finish_bars(fig, axis, networks, hues, hue_title: str) -> None:
   colors = colormaps['tab10']
   axis.set_xticks(range(len(networks)), networks)
-  axis.add_artist(axis.legend(
+  legend = axis.legend(
       handles=[mpl_patches.Patch(color=colors(i % 10), label=h) for i, h in enumerate(hues)],
       title=hue_title, fontsize=7, title_fontsize=8, loc='upper left',
-      bbox_to_anchor=(1.01, 1.0)))  # outside the axes: bars may reach any height
+      bbox_to_anchor=(1.01, 1.0))  # outside the axes: bars may reach any height
+  # Kept as an artist so a second legend (the phases) can join it, unclipped outside.
+  axis.add_artist(legend)
+  legend.set_clip_on(False)
   fig.set_size_inches(max(5.0, 1.6 * len(networks) * max(1, len(hues)) ** 0.5 + 2), 4.0)
 
 
@@ -370,7 +375,8 @@ def roc_curves(workdirs: dict[str, str | os.PathLike], path: str | os.PathLike, 
                    f'ROC, positive class {positive} ({split})', fontsize=9)
     axis.set_xlabel('false positive rate')
     axis.set_ylabel('true positive rate')
-    axis.legend(fontsize=7, loc='lower right')
+    if any(key[1] == positive for key in aucs):
+      axis.legend(fontsize=7, loc='lower right')
   if not aucs:
     raise ValueError(f'No ROC curve can be drawn: {"; ".join(skipped)}.')
   _save(fig, path)
@@ -431,7 +437,7 @@ def confident_examples(workdir: str | os.PathLike, images: dict, path: str | os.
       item = chosen[kind][col]
       axis.imshow(np.asarray(images[item['id']], np.float32), cmap='gray')
       axis.set_title(f"{item['id']}\ntrue {item['true']} · pred {item['pred']}\n"
-                     f"p={item['prob']:.2f}", fontsize=7)
+                     f"p={item['prob']:.3f}", fontsize=7)
     axes[row, 0].set_ylabel(f'most confident {kind}')
     if not chosen[kind]:
       axes[row, 0].text(0.5, 0.5, f'no {kind} predictions', ha='center', va='center',

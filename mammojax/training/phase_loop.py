@@ -63,8 +63,14 @@ def _record_epoch(progress, phase, train_metrics, val_metrics, *, lr_scale, per_
       **{f'val_{k}': v for k, v in val_metrics.items()}})
 
 
-def run_phases(hooks: TaskHooks, phases, state, progress, *, mesh, checkpoints, writer):
-  """Trains every remaining phase, checkpointing after each epoch."""
+def run_phases(hooks: TaskHooks, phases, state, progress, *, mesh, checkpoints, writer,
+               on_epoch: Callable[[Progress], None] | None = None):
+  """Trains every remaining phase, checkpointing after each epoch.
+
+  ``on_epoch(progress)``, when given, runs after each epoch's checkpoint (a
+  hyperparameter search reports the validation metric there, and may stop
+  the run by raising).
+  """
   total_epochs = sum(p.config.epochs for p in phases)
   for index in range(progress.phase_index, len(phases)):
     phase = phases[index]
@@ -93,4 +99,6 @@ def run_phases(hooks: TaskHooks, phases, state, progress, *, mesh, checkpoints, 
       elapsed = sum(progress.phase_seconds.values())
       remaining = total_epochs - progress.global_epoch  # upper bound (early stopping)
       writer.write_epoch(progress.history, elapsed / progress.global_epoch * remaining)
+      if on_epoch is not None:
+        on_epoch(progress)
   return state, progress
