@@ -11,7 +11,8 @@ from absl import app, flags, logging
 import jax
 from ml_collections import config_flags
 
-from mammojax import classical, predict, pretrain, runtime, search, segment, sweep, train
+from mammojax import classical, predict, pretrain, reporting, runtime, search, segment, sweep
+from mammojax import train
 from mammojax import workdir as workdir_lib
 from mammojax.data import datasets
 
@@ -19,7 +20,8 @@ FLAGS = flags.FLAGS
 config_flags.DEFINE_config_file('config', None, 'Experiment config file (configs/*.py[:arg]).',
                                 lock_config=True)
 flags.DEFINE_string('workdir', None, 'Run folder: checkpoints, metrics, predictions, summary.')
-flags.DEFINE_enum('mode', 'train', ['train', 'evaluate', 'predict'], 'What to do.')
+flags.DEFINE_enum('mode', 'train', ['train', 'evaluate', 'predict', 'ensemble', 'report'],
+                  'What to do: report redraws report.md and plots/ of a run or sweep.')
 flags.DEFINE_string('input', None, 'predict: folder of images to score.')
 flags.DEFINE_string('output', None, 'predict: CSV to write (default WORKDIR/predict.csv); '
                     'segmentation also writes mask PNGs in masks/ beside it.')
@@ -46,20 +48,30 @@ TASKS = {
     'segmentation': {'train': segment.train_and_evaluate, 'evaluate': segment.evaluate,
                      'predict': segment.predict_folder},
     'autoencoder': {'train': pretrain.train_and_evaluate},
-    'sweep': {'train': lambda config, workdir: sweep.run_sweep(config, workdir,
-                                                               train.train_and_evaluate)},
+    'sweep': {'train': lambda config, workdir: run_sweep(config, workdir)},
     'search': {'train': lambda config, workdir: search.run_search(config, workdir,
                                                                   train.train_and_evaluate)},
+    'ensemble': {'ensemble': reporting.ensemble_run, 'train': reporting.ensemble_run},
 }
+
+
+def run_sweep(config, workdir: str) -> None:
+  """Every grid point, then the sweep's report.md and figures."""
+  sweep.run_sweep(config, workdir, train.train_and_evaluate)
+  if jax.process_index() == 0:
+    reporting.write_sweep_report(workdir)
 
 
 def run(config, workdir: str, mode: str) -> None:
   """Runs ``mode`` of the config's task."""
   if config.task not in TASKS:
     raise ValueError(f'Unknown task {config.task!r}; valid choices: {tuple(TASKS)}.')
+  if mode == 'report':
+    reporting.report_mode(config, workdir)
+    return
   if mode not in TASKS[config.task]:
     raise ValueError(f'--mode={mode} does not apply to a {config.task} run; valid: '
-                     f'{tuple(TASKS[config.task])}.')
+                     f'{tuple(TASKS[config.task]) + ("report",)}.')
   if mode == 'train' and config.task == 'classification' and config.classical:
     classical.fit_and_evaluate(config, workdir)
   elif mode == 'predict':

@@ -8,7 +8,6 @@ a point that fails is recorded with its error and the sweep goes on.
 ``results.csv`` gathers every point's ``summary.json``.
 """
 
-import csv
 import importlib.util
 import itertools
 import logging
@@ -18,6 +17,7 @@ import traceback
 import ml_collections
 
 from mammojax import workdir as workdir_lib
+from mammojax.evaluation import report
 
 AXES = ('strategy', 'backbone', 'unfreeze', 'augmentation', 'weights', 'preprocessing')
 WEIGHTS = ('random', 'imagenet', 'autoencoder')
@@ -132,15 +132,6 @@ def run_point(train_fn, config, name: str, point: dict, workdir: pathlib.Path) -
     return _result_row(name, point, workdir, None, error=f'{type(error).__name__}: {error}')
 
 
-def write_results(path: pathlib.Path, rows: list[dict]) -> None:
-  """results.csv: one row per point, the union of every row's columns."""
-  columns = list(dict.fromkeys(key for row in rows for key in row))
-  with open(path, 'w', newline='') as file:
-    writer = csv.DictWriter(file, fieldnames=columns, restval='')
-    writer.writeheader()
-    writer.writerows(rows)
-
-
 def run_sweep(sweep_config, workdir, train_fn) -> list[dict]:
   """Every grid point in ``workdir/<point name>``; returns the results rows.
 
@@ -154,7 +145,7 @@ def run_sweep(sweep_config, workdir, train_fn) -> list[dict]:
   for point in points:
     name = point_name(point)
     rows.append(run_point(train_fn, configs[name], name, point, workdir / name))
-    write_results(workdir / 'results.csv', rows)  # partial results survive a kill
+    report.write_results_csv(workdir / 'results.csv', rows)  # partial results survive a kill
   failed = [row['run'] for row in rows if row['status'] == 'failed']
   logging.info('Sweep: %d points, %d failed%s.', len(rows), len(failed),
                f' ({", ".join(failed)})' if failed else '')

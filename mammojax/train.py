@@ -8,7 +8,7 @@ import pathlib
 import jax
 import numpy as np
 
-from mammojax import init_from, models, predicted_masks, workdir as workdir_lib
+from mammojax import init_from, models, predicted_masks, reporting, workdir as workdir_lib
 from mammojax.data import augment, datasets, image_io, patch_cache, pipeline, preprocess
 from mammojax.evaluation import augment_figure, metrics as metrics_lib, predictions
 from mammojax.evaluation import preprocess_figure
@@ -196,6 +196,17 @@ def evaluate_best(config, run: Run, progress: Progress, mesh, checkpoints) -> di
   return summary
 
 
+def write_report(run: Run, checkpoints, mesh) -> None:
+  """report.md with the run's figures, example images and Grad-CAM (process 0)."""
+  if jax.process_index() != 0:
+    return
+  best = checkpoints.restore_state(checkpoints.best,
+                                   {'params': run.params, 'batch_stats': run.batch_stats},
+                                   parallel.replicated(mesh))
+  reporting.write_run_report(run.workdir,
+                             extra_figures=reporting.example_figures(run, best, run.workdir))
+
+
 def train_and_evaluate(config, workdir: str | pathlib.Path, *, on_epoch=None) -> dict:
   """Runs (or resumes) the configured phases, then evaluates the best checkpoint.
 
@@ -221,7 +232,9 @@ def train_and_evaluate(config, workdir: str | pathlib.Path, *, on_epoch=None) ->
       state, progress = phase_loop.run_phases(hooks, run.phases, state, progress, mesh=mesh,
                                               checkpoints=checkpoints, writer=writer,
                                               on_epoch=on_epoch)
-      return evaluate_best(config, run, progress, mesh, checkpoints)
+      summary = evaluate_best(config, run, progress, mesh, checkpoints)
+      write_report(run, checkpoints, mesh)
+      return summary
   finally:
     writer.close()
     checkpoints.close()

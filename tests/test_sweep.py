@@ -1,6 +1,7 @@
 """Sweeps: a 2 × 2 grid of smoke runs, resumable after a kill, failures recorded."""
 
 import csv
+import json
 import signal
 import subprocess
 import sys
@@ -60,6 +61,25 @@ def test_killed_sweep_resumes_without_redoing_finished_points(tmp_path):
   assert len([p for p in workdir.iterdir() if (p / 'summary.json').exists()]) == 4
   for row in rows:
     assert 0 <= float(row['test_accuracy']) <= 1 and float(row['train_seconds']) > 0
+  report = (workdir / 'report.md').read_text()
+  assert '| augmentation \\ unfreeze | 2 | all |' in report and '**' in report
+  for figure in ('training_time', 'accuracy_by_weights', 'accuracy_by_unfreeze',
+                 'confusion_grid', 'roc_curves'):
+    assert (workdir / 'plots' / f'{figure}.png').is_file(), figure
+    assert f'](plots/{figure}.png)' in report
+  assert report.count('training_curves.png') == 4  # one per point, linked
+
+  # An ensemble of two points, from their prediction files.
+  members = ','.join(row['workdir'] for row in rows[:2])
+  ensemble_dir = tmp_path / 'ensemble'
+  result = run_main('--config=configs/ensemble.py', f'--workdir={ensemble_dir}', '--mode=ensemble',
+                    f'--config.ensemble.members={members}')
+  assert result.returncode == 0, result.stderr[-3000:]
+  summary = json.loads((ensemble_dir / 'summary.json').read_text())
+  assert summary['strategy'] == 'ensemble' and summary['best_single']['workdir'] in members
+  assert 0 <= summary['test']['auc'] <= 1
+  assert (ensemble_dir / 'plots' / 'members_confusion.png').is_file()
+  assert 'Best single member' in (ensemble_dir / 'report.md').read_text()
 
 
 def test_a_failing_point_is_recorded_and_the_sweep_goes_on(tmp_path):

@@ -35,6 +35,10 @@ def test_smoke_run_writes_every_output(smoke_run):
   assert report['classes'] == ['benign', 'malignant'] and report['num_skipped'] == 0
   assert (workdir / 'plots' / 'preprocess_steps.png').is_file()
   assert (workdir / 'plots' / 'augmentation.png').is_file()
+  for figure in ('training_curves', 'confusion_test', 'roc_test', 'confident_examples',
+                 'gradcam'):
+    assert (workdir / 'plots' / f'{figure}.png').is_file(), figure
+    assert f'](plots/{figure}.png)' in (workdir / 'report.md').read_text()
   assert len(read_csv(workdir / 'predictions_test.csv')) == test_count
   assert [p['name'] for p in summary['phases']] == ['warmup', 'finetune', 'unfreeze_all']
   assert summary['phases'][0]['unfrozen_blocks'] == []
