@@ -72,7 +72,7 @@ def measure_training_step(config, *, steps_timed: int = 30) -> float:
            'label': rng.integers(0, 2, batch_size).astype(np.int32),
            'weight': np.ones(batch_size, np.float32)}
   scale = jax.device_put(np.float32(1.0), parallel.replicated(mesh))
-  with mesh:
+  with jax.set_mesh(mesh):
     device_batch = parallel.put_batch(batch, mesh)
     for _ in range(3):  # compile and warm up
       state, _ = step_fn(state, device_batch, scale)

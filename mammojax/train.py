@@ -228,7 +228,7 @@ def train_and_evaluate(config, workdir: str | pathlib.Path, *, on_epoch=None) ->
     class_weights = class_weights_for(config, datasets.labels_of(run.data.train))
     hooks = classification_hooks(config, array_sources(run.data), run.graphdef, mesh,
                                  class_weights)
-    with mesh:
+    with jax.set_mesh(mesh):
       state, progress = phase_loop.run_phases(hooks, run.phases, state, progress, mesh=mesh,
                                               checkpoints=checkpoints, writer=writer,
                                               on_epoch=on_epoch)

@@ -162,7 +162,7 @@ def train_and_evaluate(config, run: UNetRun, *, make_hooks, evaluate_best,
   try:
     params, batch_stats = initial_state(config, run, checkpoints)
     progress, state = phase_loop.resume(checkpoints, run.phases, params, batch_stats, mesh)
-    with mesh:
+    with jax.set_mesh(mesh):
       state, progress = phase_loop.run_phases(make_hooks(config, run, mesh), run.phases, state,
                                               progress, mesh=mesh, checkpoints=checkpoints,
                                               writer=writer)
