@@ -95,3 +95,13 @@ def test_sigkill_during_finetune_then_resume_is_exact(smoke_run, tmp_path):
                      for r in read_csv(workdir / 'predictions_test.csv')])
   np.testing.assert_allclose(ours, theirs, atol=1e-6)
   assert len(read_csv(tmp_path / 'metrics.csv')) == 6
+
+
+def test_a_nan_loss_stops_the_run_naming_phase_and_epoch(tmp_path):
+  workdir = tmp_path / 'nan'
+  result = run_main('--config=configs/finetune.py:smoke', f'--workdir={workdir}',
+                    '--config.phases.finetune.learning_rate=1e30')
+  assert result.returncode == 2, result.stderr[-3000:]
+  assert 'The training loss became nan in phase finetune' in result.stderr
+  assert 'Traceback' not in result.stderr
+  assert (workdir / 'checkpoints' / 'latest').is_dir()  # warm-up epochs were kept

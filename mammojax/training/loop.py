@@ -89,8 +89,11 @@ def train_epoch(step_fn, state, source, *, data_config, seed: int, epoch: int,
   # Train metrics on the augmented, dropout-on predictions seen by each step.
   all_probs = np.concatenate([parallel.gather(p) for p in probs])
   all_labels = np.concatenate([parallel.gather(l) for l in labels])
+  loss = float(np.mean([float(l) for l in losses]))
+  if not np.isfinite(loss):  # the phase loop stops the run; no metric of NaNs
+    return state, {'loss': loss}, len(all_labels) / seconds, seconds
   metrics = metrics_lib.classification_metrics(all_labels, all_probs)
-  metrics['loss'] = float(np.mean([float(l) for l in losses]))
+  metrics['loss'] = loss
   return state, metrics, len(all_labels) / seconds, seconds
 
 

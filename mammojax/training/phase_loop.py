@@ -11,6 +11,7 @@ once.
 
 import dataclasses
 import logging
+import math
 import time
 from typing import Any, Callable
 
@@ -63,6 +64,20 @@ def _record_epoch(progress, phase, train_metrics, val_metrics, *, lr_scale, per_
       **{f'val_{k}': v for k, v in val_metrics.items()}})
 
 
+class NonFiniteLoss(ValueError):
+  """The training loss became NaN or Inf: the run stops, its last good checkpoint kept."""
+
+
+def check_finite(loss: float, phase_name: str, progress: Progress, step: int) -> None:
+  """Stops the run before a NaN/Inf epoch can be checkpointed."""
+  if not math.isfinite(loss):
+    raise NonFiniteLoss(
+        f'The training loss became {loss} in phase {phase_name}, epoch '
+        f'{progress.epoch_in_phase + 1} (step {step}); the last good checkpoint (epoch '
+        f'{progress.global_epoch}) is kept. Lower the learning rate or check the data '
+        '(data_report.json), then re-run the same command to resume from it.')
+
+
 def run_phases(hooks: TaskHooks, phases, state, progress, *, mesh, checkpoints, writer,
                on_epoch: Callable[[Progress], None] | None = None):
   """Trains every remaining phase, checkpointing after each epoch.
@@ -85,6 +100,7 @@ def run_phases(hooks: TaskHooks, phases, state, progress, *, mesh, checkpoints, 
       state, train_metrics, per_second = hooks.train_epoch(
           step_fn, state, epoch=progress.global_epoch, lr_scale=progress.lr_scale,
           description=f'{phase.name} {progress.epoch_in_phase + 1}/{phase.config.epochs}')
+      check_finite(train_metrics['loss'], phase.name, progress, int(state.step))
       val_metrics = hooks.validate(state, progress.global_epoch)
       lr_scale = progress.lr_scale
       improved = progress.end_epoch(phase.config, val_metrics, monitor=hooks.monitor)
