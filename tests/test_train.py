@@ -105,3 +105,20 @@ def test_a_nan_loss_stops_the_run_naming_phase_and_epoch(tmp_path):
   assert 'The training loss became nan in phase finetune' in result.stderr
   assert 'Traceback' not in result.stderr
   assert (workdir / 'checkpoints' / 'latest').is_dir()  # warm-up epochs were kept
+
+
+def test_a_corrupt_newest_checkpoint_falls_back_to_the_one_before(tmp_path, smoke_run):
+  import shutil
+  workdir = tmp_path / 'corrupt'
+  shutil.copytree(smoke_run[0], workdir)
+  latest = workdir / 'checkpoints' / 'latest'
+  newest = max(int(p.name) for p in latest.iterdir() if p.name.isdigit())
+  for path in (latest / str(newest) / 'state').rglob('*'):
+    if path.is_file():
+      path.write_bytes(b'corrupt')
+  result = run_main('--config=configs/finetune.py:smoke', f'--workdir={workdir}')
+  assert result.returncode == 0, result.stderr[-3000:]
+  assert f'{newest} cannot be read' in result.stderr
+  assert f'Resumed from epoch {newest - 1}' in result.stderr
+  summary = json.loads((workdir / 'summary.json').read_text())
+  assert summary['test']['auc'] == pytest.approx(smoke_run[1]['test']['auc'], abs=1e-6)

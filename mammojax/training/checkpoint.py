@@ -6,6 +6,7 @@ plateau state, data position, metric history). ``meta`` is read first because
 the optimizer state's structure depends on the phase it belongs to.
 """
 
+import logging
 import pathlib
 
 import jax
@@ -59,6 +60,29 @@ class RunCheckpoints:
     step = manager.latest_step()
     return manager.restore(step, args=ocp.args.Composite(
         state=ocp.args.StandardRestore(abstract)))['state']
+
+  def restore_latest(self, make_target, sharding):
+    """(meta, state) of the newest readable ``latest`` checkpoint, or (None, None).
+
+    ``make_target(meta)`` gives the state's structure (it depends on the
+    phase the meta names). A checkpoint that cannot be read — a partial write,
+    a corrupted file — is skipped with a warning and the one before is used.
+    """
+    for step in sorted(self.latest.all_steps(), reverse=True):
+      try:
+        meta = self.latest.restore(step, args=ocp.args.Composite(
+            meta=ocp.args.JsonRestore()))['meta']
+        target = make_target(meta)
+        abstract = jax.tree.map(
+            lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=sharding), target)
+        state = self.latest.restore(step, args=ocp.args.Composite(
+            state=ocp.args.StandardRestore(abstract)))['state']
+        return meta, state
+      except Exception as error:  # pylint: disable=broad-except  (any unreadable file)
+        logging.warning('Checkpoint %s/%d cannot be read (%s: %s); resuming from the one '
+                        'before.', self.latest.directory, step, type(error).__name__,
+                        str(error)[:200])
+    return None, None
 
   def close(self) -> None:
     self.latest.close()

@@ -40,14 +40,16 @@ class TaskHooks:
 
 def resume(checkpoints, phases, params, batch_stats, mesh):
   """(progress, state) from the latest checkpoint, or fresh ones."""
-  meta = checkpoints.latest_meta()
+  def target(meta):
+    phase = phases[Progress.from_json(meta).phase_index]
+    return loop.make_state(params, batch_stats, phase.tx, mesh)
+
+  meta, state = checkpoints.restore_latest(target, parallel.replicated(mesh))
   if meta is None:
     progress = Progress()
     progress.start_phase(0, phases[0].config)
     return progress, loop.make_state(params, batch_stats, phases[0].tx, mesh)
   progress = Progress.from_json(meta)
-  target = loop.make_state(params, batch_stats, phases[progress.phase_index].tx, mesh)
-  state = checkpoints.restore_state(checkpoints.latest, target, parallel.replicated(mesh))
   logging.info('Resumed from epoch %d (phase %s, epoch %d of it).', progress.global_epoch,
                phases[progress.phase_index].name, progress.epoch_in_phase)
   return progress, state
