@@ -78,6 +78,17 @@ def suggest(trial: optuna.Trial, config, space: dict) -> dict:
   return values
 
 
+def check_space(search_config) -> dict:
+  """The parsed space, every field checked against the trials' config (before any trial)."""
+  settings = search_config.search
+  space = parse_space(settings.space)
+  base = sweep.load_config_file(pathlib.Path(settings.configs_dir) / f'{settings.strategy}.py',
+                                settings.config_arg)
+  for field in space:
+    _field(base, field)
+  return space
+
+
 def open_study(workdir: pathlib.Path, seed: int, warmup_epochs: int) -> optuna.Study:
   return optuna.create_study(
       study_name='search', storage=f'sqlite:///{workdir / "study.db"}', load_if_exists=True,
@@ -100,11 +111,8 @@ def run_search(search_config, workdir, train_fn) -> optuna.Study:
   del identity.search['n_trials']
   workdir = workdir_lib.prepare(workdir, identity)
   settings = search_config.search
-  space = parse_space(settings.space)
+  space = check_space(search_config)
   base_path = pathlib.Path(settings.configs_dir) / f'{settings.strategy}.py'
-  base = sweep.load_config_file(base_path, settings.config_arg)
-  for field in space:  # every field checked before the first trial trains
-    _field(base, field)
   study = open_study(workdir, search_config.seed, settings.warmup_epochs)
 
   def objective(trial: optuna.Trial) -> float:

@@ -5,7 +5,7 @@ import pathlib
 
 import pytest
 
-from mammojax import models, train, unet_run
+from mammojax import models, search, sweep, train, unet_run
 
 CONFIGS = sorted(pathlib.Path(__file__).resolve().parents[1].glob('configs/*.py'))
 
@@ -23,14 +23,26 @@ def test_config_validates_and_documents_itself(path):
   assert f'--config=configs/{path.name}' in module.__doc__
   assert 'Expected' in module.__doc__
   for arg in (None, 'smoke'):
-    config = module.get_config(arg)
-    if config.task == 'classification':
-      train.validate_config(config)
-    else:
-      autoencoder = config.task == 'autoencoder'
-      model = models.create_unet(config.model, seed=0, autoencoder=autoencoder)
-      assert unet_run.validate_config(config, model, autoencoder=autoencoder) >= 1
+    validate(module.get_config(arg))
+
+
+def validate(config) -> None:
+  """What each task checks before it touches a workdir."""
+  if config.task == 'classification':
+    train.validate_config(config)
     assert set(config.schedule.split(',')) <= set(config.phases)
+  elif config.task in ('segmentation', 'autoencoder'):
+    autoencoder = config.task == 'autoencoder'
+    model = models.create_unet(config.model, seed=0, autoencoder=autoencoder)
+    assert unet_run.validate_config(config, model, autoencoder=autoencoder) >= 1
+  elif config.task == 'sweep':
+    for point in sweep.grid_points(config.sweep):
+      validate(sweep.point_config(config, point))
+  elif config.task == 'search':
+    assert search.check_space(config)
+  else:
+    assert config.task == 'ensemble' and config.ensemble.method in ('stacking',
+                                                                    'gradient_boosting', 'mean')
 
 
 def test_paper_schedule_has_the_notes_numbers():
