@@ -14,34 +14,28 @@ and the image file.
 """
 
 import logging
-import os
 import pathlib
 
 import cv2
 import numpy as np
 
 from mammojax import segment
-from mammojax.data import datasets, preprocess
-
-
-def _signature(path: pathlib.Path) -> list:
-  stat = os.stat(path)
-  return [str(path), stat.st_size, stat.st_mtime_ns]
+from mammojax.data import datasets, patch_cache, preprocess
 
 
 def predict_image_masks(records: list[dict], run_dir: str, cache_root: pathlib.Path
                         ) -> dict[str, str]:
   """{image path: PNG of the mask ``run_dir`` predicts for it}, cached."""
   run_dir = pathlib.Path(run_dir).absolute()
-  run_key = preprocess.fingerprint([_signature(run_dir / 'summary.json'),
-                                    _signature(run_dir / 'config.json')])
+  run_key = preprocess.fingerprint([patch_cache.file_signature(str(run_dir / name))
+                                    for name in ('summary.json', 'config.json')])
   folder = cache_root / 'predicted_masks' / run_key
   folder.mkdir(parents=True, exist_ok=True)
   predictor, written, by_image = None, 0, {}
   for record in records:
     image_path = record['image_path']
     if image_path not in by_image:
-      target = folder / f'{preprocess.fingerprint(_signature(pathlib.Path(image_path)))}.png'
+      target = folder / f'{preprocess.fingerprint(patch_cache.file_signature(image_path))}.png'
       if not target.exists():
         predictor = predictor or segment.load_mask_predictor(run_dir)
         cv2.imwrite(str(target), _predict_or_empty(predictor, image_path) * 255)

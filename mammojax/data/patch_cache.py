@@ -33,7 +33,8 @@ class PatchSet:
   skipped: list[dict]
 
 
-def _file_signature(path: str) -> list:
+def file_signature(path: str) -> list:
+  """[path, size, modification time]: what a cache key needs to notice a changed file."""
   try:
     stat = os.stat(path)
     return [path, stat.st_size, stat.st_mtime_ns]
@@ -52,7 +53,7 @@ def resolve_crop(crop: str, records: list[dict]) -> str:
 
 def cache_key(records, preprocess_config, spec: examples_lib.PatchSpec) -> str:
   """Covers the preprocessing, the patch spec and every input record and file."""
-  inputs = [[r, _file_signature(r['image_path']), [_file_signature(p) for p in r['mask_paths']]]
+  inputs = [[r, file_signature(r['image_path']), [file_signature(p) for p in r['mask_paths']]]
             for r in records]
   return preprocess.fingerprint({'preprocess': preprocess_config.to_dict(),
                                  'spec': dataclasses.asdict(spec), 'inputs': inputs})

@@ -21,7 +21,8 @@ import tempfile
 import grain
 import numpy as np
 
-from mammojax.data import augment, examples, image_io, patches, pipeline, preprocess
+from mammojax.data import augment, examples, image_io, patch_cache, patches, pipeline
+from mammojax.data import preprocess
 
 
 @dataclasses.dataclass(frozen=True)
@@ -85,10 +86,10 @@ def load_or_build_masked_images(records: list[dict], config: preprocess.Preproce
                                 cache_dir: str | os.PathLike) -> MaskedImages:
   """Every image of ``records`` with its lesion mask, from the cache or built."""
   merged = image_records(records)
-  key = preprocess.fingerprint({'preprocess': config.to_dict(), 'kind': 'masked_images',
-                                'inputs': [[r, os.path.getsize(r['image_path'])
-                                            if os.path.exists(r['image_path']) else None]
-                                           for r in merged]})
+  key = preprocess.fingerprint({
+      'preprocess': config.to_dict(), 'kind': 'masked_images',
+      'inputs': [[r, patch_cache.file_signature(r['image_path']),
+                  [patch_cache.file_signature(p) for p in r['mask_paths']]] for r in merged]})
   folder = pathlib.Path(cache_dir) / f'masked-{key}'
   if (folder / 'index.json').exists():
     return _load(folder)
