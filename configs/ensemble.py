@@ -10,8 +10,10 @@ members' validation probabilities, scores the test set, and writes the same
 files as a run (predictions, metrics.csv, summary.json with the best single
 member beside the ensemble, report.md, plots/). Members must share the data
 split (same seed and data settings).
-Expected on 2 CPU cores: seconds; on the synthetic set, stacking three main-job
-runs scores at least the best member's test AUC (≈ 0.96).
+Expected on 2 CPU cores: seconds. Measured on the synthetic set with the four
+runs of configs/sweep_finetune.py as members (best single member by
+validation AUC: test AUC 0.970, accuracy 0.914): stacking test AUC 0.978,
+accuracy 0.914; mean 0.979, 0.938; gradient boosting 0.969, 0.871.
 
 Arguments: gradient_boosting or mean choose the method (default stacking).
 """

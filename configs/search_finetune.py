@@ -9,8 +9,10 @@ validation AUC after search.warmup_epochs). Each trial is a run in
 /tmp/search/trial_NNN/; the study is /tmp/search/study.db, so re-running (or
 raising --config.search.n_trials) continues it; search.json lists every trial
 and the best parameters.
-Expected on 2 CPU cores: 12 trials of the main job, pruned ones shorter,
-~30 min; the best validation AUC is at least the main job's (≈ 0.96).
+Expected on 2 CPU cores: 12 trials, each a main job (~1.5–3 min) unless the
+pruner stops it early, so at most ~35 min (not measured end to end here; the
+smoke study of 3 + 2 trials runs in the tests). Expect a best validation AUC
+around the main job's (0.93–0.97 over the sweep's settings).
 
 Arguments: smoke (3 trials of smoke runs, seconds each, for the tests).
 """

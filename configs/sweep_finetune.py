@@ -13,7 +13,10 @@ summarise the grid. Axes are comma-separated lists, e.g.
   --config.sweep.weights=random,imagenet --config.sweep.imagenet_weights=mobilenet=/w/m.h5
   --config.sweep.preprocessing=default,no_clahe,breast_mask,gcn,canonical
 Expected on 2 CPU cores: the default 2 × 2 grid (small_cnn; unfrozen blocks
-2 and all; augmentation none and flip_hv) takes four main-job runs, ~12 min.
+2 and all; augmentation none and flip_hv) is four main-job runs, ~6 min with
+warm caches (measured 6 min 18 s). Measured test accuracy (AUC):
+  unfreeze 2:   none 0.909 (0.951)   flip_hv 0.885 (0.965)
+  unfreeze all: none 0.914 (0.970)   flip_hv 0.904 (0.975)
 
 Arguments: smoke (the same 2 × 2 grid of smoke runs, seconds each, for the tests).
 """
