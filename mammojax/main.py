@@ -15,6 +15,7 @@ from mammojax import classical, predict, pretrain, reporting, runtime, search, s
 from mammojax import train
 from mammojax import workdir as workdir_lib
 from mammojax.data import datasets
+from mammojax.training import preemption
 
 FLAGS = flags.FLAGS
 config_flags.DEFINE_config_file('config', None, 'Experiment config file (configs/*.py[:arg]).',
@@ -89,6 +90,9 @@ def main(argv):
   logging.info('JAX devices: %s', jax.devices())
   try:
     run(FLAGS.config, FLAGS.workdir, FLAGS.mode)
+  except preemption.Preempted as stop:
+    logging.warning('%s', stop)  # a clean stop: the checkpoint holds everything
+    sys.exit(0)
   except (ValueError, FileNotFoundError, workdir_lib.WorkdirConflict) as error:
     # A user error: say what is wrong and how to fix it, without a traceback.
     print(f'mammojax: error: {error}', file=sys.stderr)

@@ -58,9 +58,8 @@ def segmentation_hooks(config, run, mesh) -> phase_loop.TaskHooks:
     return segmentation_steps.jit_train_step(segmentation_steps.StepConfig(
         run.graphdef, phase.frozen_blocks, config.train.loss), phase.tx, mesh)
 
-  def train_epoch(step_fn, state, *, epoch, lr_scale, description):
-    return unet_run.train_epoch(step_fn, state, run.data['train'], config, epoch=epoch,
-                                lr_scale=lr_scale, mesh=mesh, description=description)
+  def train_epoch(step_fn, state, **kwargs):
+    return unet_run.train_epoch(step_fn, state, run.data['train'], config, mesh=mesh, **kwargs)
 
   def validate(state, epoch):
     predict = unet_run.image_predictor(predict_fn, state.params, state.batch_stats, config,

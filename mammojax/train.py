@@ -78,11 +78,9 @@ def classification_hooks(config, sources, graphdef, mesh, class_weights
         graphdef, phase.frozen_blocks, config.seed, config.train.loss, class_weights),
         phase.tx, mesh)
 
-  def train_epoch(step_fn, state, *, epoch, lr_scale, description):
-    state, metrics, per_second, _ = loop.train_epoch(
-        step_fn, state, sources['train'], data_config=config.data, seed=config.seed,
-        epoch=epoch, lr_scale=lr_scale, mesh=mesh, description=description)
-    return state, metrics, per_second
+  def train_epoch(step_fn, state, **kwargs):
+    return loop.train_epoch(step_fn, state, sources['train'], data_config=config.data,
+                            seed=config.seed, mesh=mesh, **kwargs)
 
   def validate(state, epoch):
     del epoch  # classifiers validate the same way every epoch

@@ -7,12 +7,9 @@ whole images through overlapping windows (``training/sliding_window.py``).
 
 import dataclasses
 import pathlib
-import sys
-import time
 
 import jax
 import numpy as np
-import tqdm
 
 from mammojax import init_from, models, workdir as workdir_lib
 from mammojax.data import datasets, pipeline, preprocess, segmentation_data
@@ -88,24 +85,20 @@ def build_unet_run(config, workdir, *, autoencoder: bool) -> UNetRun:
 
 
 def train_epoch(step_fn, state, masked, config, *, epoch: int, lr_scale: float, mesh,
-                description: str):
-  """One epoch of random windows; returns (state, {'loss'}, windows per second)."""
+                description: str, start_batch: int = 0, stop=lambda: False):
+  """Random windows of one epoch from ``start_batch``: (state, {'loss'}, windows/s,
+  batches run or None when the epoch finished)."""
   data = config.data
   batches = segmentation_data.window_batches(
       masked, window=data.window, windows_per_image=data.windows_per_image,
       foreground_fraction=data.foreground_fraction, augmentation=data.augmentation,
       global_batch_size=data.batch_size, seed=config.seed, epoch=epoch,
-      process_index=jax.process_index(), process_count=jax.process_count())
-  scale = jax.device_put(np.float32(lr_scale), parallel.replicated(mesh))
-  losses, count, start = [], 0, time.perf_counter()
-  show_bar = sys.stderr.isatty() and jax.process_index() == 0
-  for batch in tqdm.tqdm(batches, desc=description, leave=False, disable=not show_bar):
-    state, out = step_fn(state, parallel.put_batch(batch, mesh), scale)
-    losses.append(out['loss'])
-    count += data.batch_size
-  jax.block_until_ready(state)
-  return state, {'loss': float(np.mean([float(l) for l in losses]))}, (
-      count / (time.perf_counter() - start))
+      process_index=jax.process_index(), process_count=jax.process_count())[start_batch:]
+  state, outputs, seconds, stopped = loop.run_batches(
+      step_fn, state, batches, lr_scale=lr_scale, mesh=mesh, description=description, stop=stop)
+  loss = float(np.mean([float(o['loss']) for o in outputs]))
+  return (state, {'loss': loss}, len(outputs) * data.batch_size / seconds,
+          start_batch + len(outputs) if stopped else None)
 
 
 def image_predictor(predict_fn, params, batch_stats, config, out_size: int, mesh):

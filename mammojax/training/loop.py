@@ -68,33 +68,50 @@ def predict_with_tta(eval_fn, params, batch_stats, source: pipeline.ArraySource,
                        batch_size=batch_size, mesh=mesh) for view in views])
 
 
-def train_epoch(step_fn, state, source, *, data_config, seed: int, epoch: int,
-                lr_scale: float, mesh, description: str):
-  """One epoch of training; returns the state and the epoch's train metrics."""
-  batches = pipeline.train_batches(
-      source, global_batch_size=data_config.batch_size, seed=seed, epoch=epoch,
-      augmentation=data_config.augmentation, process_index=jax.process_index(),
-      process_count=jax.process_count(), balance=data_config.balance)
+def run_batches(step_fn, state, batches, *, lr_scale: float, mesh, description: str,
+                stop=lambda: False):
+  """Steps over ``batches``; returns (state, step outputs, seconds, stopped).
+
+  ``stop()`` is asked after every step (a preemption signal): the loop ends
+  there, and ``stopped`` tells the caller the epoch is unfinished.
+  """
   scale = jax.device_put(np.float32(lr_scale), parallel.replicated(mesh))
-  losses, probs, labels = [], [], []
-  start = time.perf_counter()
+  outputs, stopped, start = [], False, time.perf_counter()
   show_bar = sys.stderr.isatty() and jax.process_index() == 0
   for batch in tqdm.tqdm(batches, desc=description, leave=False, disable=not show_bar):
     state, out = step_fn(state, parallel.put_batch(batch, mesh), scale)
-    losses.append(out['loss'])
-    probs.append(out['probs'])
-    labels.append(out['labels'])
+    outputs.append(out)
+    if stop():
+      stopped = True
+      break
   jax.block_until_ready(state)
-  seconds = time.perf_counter() - start
+  return state, outputs, time.perf_counter() - start, stopped
+
+
+def train_epoch(step_fn, state, source, *, data_config, seed: int, epoch: int,
+                lr_scale: float, mesh, description: str, start_batch: int = 0,
+                stop=lambda: False):
+  """One epoch of training from batch ``start_batch``.
+
+  Returns (state, train metrics, images per second, batches run or None when
+  the epoch finished); metrics cover the batches run in this call.
+  """
+  batches = pipeline.train_batches(
+      source, global_batch_size=data_config.batch_size, seed=seed, epoch=epoch,
+      augmentation=data_config.augmentation, process_index=jax.process_index(),
+      process_count=jax.process_count(), balance=data_config.balance, start_batch=start_batch)
+  state, outputs, seconds, stopped = run_batches(step_fn, state, batches, lr_scale=lr_scale,
+                                                 mesh=mesh, description=description, stop=stop)
+  position = start_batch + len(outputs) if stopped else None
   # Train metrics on the augmented, dropout-on predictions seen by each step.
-  all_probs = np.concatenate([parallel.gather(p) for p in probs])
-  all_labels = np.concatenate([parallel.gather(l) for l in labels])
-  loss = float(np.mean([float(l) for l in losses]))
+  all_probs = np.concatenate([parallel.gather(o['probs']) for o in outputs])
+  all_labels = np.concatenate([parallel.gather(o['labels']) for o in outputs])
+  loss = float(np.mean([float(o['loss']) for o in outputs]))
   if not np.isfinite(loss):  # the phase loop stops the run; no metric of NaNs
-    return state, {'loss': loss}, len(all_labels) / seconds, seconds
+    return state, {'loss': loss}, len(all_labels) / seconds, position
   metrics = metrics_lib.classification_metrics(all_labels, all_probs)
   metrics['loss'] = loss
-  return state, metrics, len(all_labels) / seconds, seconds
+  return state, metrics, len(all_labels) / seconds, position
 
 
 def make_state(params, batch_stats, tx, mesh, step: int = 0) -> steps.TrainState:

@@ -15,7 +15,7 @@ import math
 import time
 from typing import Any, Callable
 
-from mammojax.training import loop, parallel
+from mammojax.training import loop, parallel, preemption
 from mammojax.training.progress import Progress
 
 
@@ -25,8 +25,9 @@ class TaskHooks:
 
   Attributes:
     make_step: phase → jitted train step.
-    train_epoch: (step_fn, state, *, epoch, lr_scale, description) →
-      (state, train metrics dict with 'loss', examples per second).
+    train_epoch: (step_fn, state, *, epoch, lr_scale, description, start_batch,
+      stop) → (state, train metrics dict with 'loss', examples per second,
+      the batch it stopped at when ``stop()`` said so, else None).
     validate: (state, epoch) → validation metrics (with 'loss' and ``monitor``);
       ``epoch`` is the 0-based global epoch just trained.
     monitor: the validation metric to maximise ('auc', 'dice', '-loss' style
@@ -80,14 +81,31 @@ def check_finite(loss: float, phase_name: str, progress: Progress, step: int) ->
         '(data_report.json), then re-run the same command to resume from it.')
 
 
+def _checkpoint_and_stop(checkpoints, state, progress, phase, stopped_at: int, guard) -> None:
+  """Saves the position inside the epoch, then raises ``Preempted``."""
+  progress.batch_in_epoch = stopped_at
+  checkpoints.save(checkpoints.latest, int(state.step), state, progress.to_json())
+  raise preemption.Preempted(
+      f'{guard.signal_name}: stopped in phase {phase.name}, epoch '
+      f'{progress.epoch_in_phase + 1}, after batch {stopped_at} (step {int(state.step)}); '
+      'checkpoint saved. Re-run the same command to resume there.')
+
+
 def run_phases(hooks: TaskHooks, phases, state, progress, *, mesh, checkpoints, writer,
                on_epoch: Callable[[Progress], None] | None = None):
   """Trains every remaining phase, checkpointing after each epoch.
 
-  ``on_epoch(progress)``, when given, runs after each epoch's checkpoint (a
-  hyperparameter search reports the validation metric there, and may stop
-  the run by raising).
+  SIGTERM/SIGINT finish the current step, checkpoint and raise
+  ``preemption.Preempted``. ``on_epoch(progress)``, when given, runs after
+  each epoch's checkpoint (a hyperparameter search reports the validation
+  metric there, and may stop the run by raising).
   """
+  with preemption.PreemptionGuard() as guard:
+    return _run_phases(hooks, phases, state, progress, guard, mesh=mesh,
+                       checkpoints=checkpoints, writer=writer, on_epoch=on_epoch)
+
+
+def _run_phases(hooks, phases, state, progress, guard, *, mesh, checkpoints, writer, on_epoch):
   total_epochs = sum(p.config.epochs for p in phases)
   for index in range(progress.phase_index, len(phases)):
     phase = phases[index]
@@ -99,9 +117,13 @@ def run_phases(hooks: TaskHooks, phases, state, progress, *, mesh, checkpoints, 
     step_fn = hooks.make_step(phase)
     while not progress.phase_finished(phase.config):
       start = time.perf_counter()
-      state, train_metrics, per_second = hooks.train_epoch(
+      state, train_metrics, per_second, stopped_at = hooks.train_epoch(
           step_fn, state, epoch=progress.global_epoch, lr_scale=progress.lr_scale,
-          description=f'{phase.name} {progress.epoch_in_phase + 1}/{phase.config.epochs}')
+          description=f'{phase.name} {progress.epoch_in_phase + 1}/{phase.config.epochs}',
+          start_batch=progress.batch_in_epoch, stop=lambda: guard.requested)
+      if stopped_at is not None:
+        _checkpoint_and_stop(checkpoints, state, progress, phase, stopped_at, guard)
+      progress.batch_in_epoch = 0
       check_finite(train_metrics['loss'], phase.name, progress, int(state.step))
       val_metrics = hooks.validate(state, progress.global_epoch)
       lr_scale = progress.lr_scale
@@ -113,7 +135,7 @@ def run_phases(hooks: TaskHooks, phases, state, progress, *, mesh, checkpoints, 
                          {'params': state.params, 'batch_stats': state.batch_stats},
                          {'epoch': progress.global_epoch,
                           f'val_{hooks.monitor}': progress.best_val_metric})
-      checkpoints.save(checkpoints.latest, progress.global_epoch, state, progress.to_json())
+      checkpoints.save(checkpoints.latest, int(state.step), state, progress.to_json())
       elapsed = sum(progress.phase_seconds.values())
       remaining = total_epochs - progress.global_epoch  # upper bound (early stopping)
       writer.write_epoch(progress.history, elapsed / progress.global_epoch * remaining)

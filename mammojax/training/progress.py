@@ -26,6 +26,7 @@ class Progress:
   phase_index: int = 0
   epoch_in_phase: int = 0
   global_epoch: int = 0
+  batch_in_epoch: int = 0  # > 0: the run was preempted inside this epoch, resume here
   stopped_early: bool = False
   early_stopping: dict = dataclasses.field(default_factory=dict)
   plateau: dict = dataclasses.field(default_factory=dict)
