@@ -26,6 +26,10 @@ flags.DEFINE_enum('mode', 'train', ['train', 'evaluate', 'predict', 'ensemble', 
 flags.DEFINE_string('input', None, 'predict: folder of images to score.')
 flags.DEFINE_string('output', None, 'predict: CSV to write (default WORKDIR/predict.csv); '
                     'segmentation also writes mask PNGs in masks/ beside it.')
+flags.DEFINE_string('coordinator_address', '', 'Multi-host: host:port of process 0 (SLURM and '
+                    'TPU pods are detected without it).')
+flags.DEFINE_integer('num_processes', 0, 'Multi-host: number of processes.')
+flags.DEFINE_integer('process_id', -1, 'Multi-host: this process (0 writes logs and reports).')
 flags.mark_flags_as_required(['config', 'workdir'])
 
 
@@ -37,7 +41,9 @@ class _QuietLibraries:
 
 
 def _setup_runtime() -> None:
-  logging.set_verbosity(logging.INFO)
+  runtime.initialize_distributed(FLAGS.coordinator_address, FLAGS.num_processes,
+                                 FLAGS.process_id)
+  logging.set_verbosity(logging.INFO if jax.process_index() == 0 else logging.WARNING)
   logging.get_absl_logger().addFilter(_QuietLibraries())
   runtime.enable_compilation_cache(str(datasets.default_cache_root() / 'jax_cache'))
 

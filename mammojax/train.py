@@ -196,11 +196,13 @@ def evaluate_best(config, run: Run, progress: Progress, mesh, checkpoints) -> di
 
 def write_report(run: Run, checkpoints, mesh) -> None:
   """report.md with the run's figures, example images and Grad-CAM (process 0)."""
-  if jax.process_index() != 0:
-    return
+  # Restoring is collective on multi-host runs: every process takes part.
   best = checkpoints.restore_state(checkpoints.best,
                                    {'params': run.params, 'batch_stats': run.batch_stats},
                                    parallel.replicated(mesh))
+  if jax.process_index() != 0:
+    return
+  best = jax.tree.map(np.asarray, best)  # Grad-CAM runs on process 0 alone
   reporting.write_run_report(run.workdir,
                              extra_figures=reporting.example_figures(run, best, run.workdir))
 

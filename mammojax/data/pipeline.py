@@ -98,12 +98,14 @@ def train_batches(source: ArraySource, *, global_batch_size: int, seed: int, epo
   if num_batches == 0:
     raise ValueError(f'The training set has {len(source)} examples, fewer than '
                      f'data.batch_size={global_batch_size}; lower the batch size.')
-  # Keep whole global batches, then deal examples round-robin to processes:
-  # global batch g is the same set of examples whatever the process count.
-  dataset = dataset[:num_batches * global_batch_size][process_index::process_count]
-  dataset = dataset.random_map(
+  # Augment by global position (so each example's draws do not depend on the
+  # process count), then give each process its contiguous share of every
+  # global batch: global batch g holds the same examples, in the same order,
+  # however many processes load it.
+  dataset = dataset[:num_batches * global_batch_size].random_map(
       functools.partial(augment.augment_example, strategy=augmentation),
       seed=epoch_seed(seed, epoch, stream=1))
+  dataset = process_share(dataset, global_batch_size, process_index, process_count)
   dataset = dataset.map(_without_mask)
   dataset = dataset.batch(global_batch_size // process_count, drop_remainder=True)
   return dataset[start_batch:]
@@ -114,8 +116,28 @@ def eval_batches(source: ArraySource, *, global_batch_size: int, process_index: 
   """All examples in order, the last batch padded with weight-0 examples."""
   padded = -(-len(source) // global_batch_size) * global_batch_size
   dataset = grain.MapDataset.range(padded).map(functools.partial(_padded_example, source))
-  dataset = dataset[process_index::process_count].map(_without_mask)
-  return dataset.batch(global_batch_size // process_count)
+  dataset = process_share(dataset, global_batch_size, process_index, process_count)
+  return dataset.map(_without_mask).batch(global_batch_size // process_count)
+
+
+def process_share(dataset: grain.MapDataset, global_batch_size: int, process_index: int,
+                  process_count: int) -> grain.MapDataset:
+  """This process's contiguous slice of every global batch of ``dataset``.
+
+  Process p reads elements [p·L, (p+1)·L) of each global batch (L = global
+  batch / processes); stacked process by process, as
+  ``jax.make_array_from_process_local_data`` does, the global batch is back in
+  dataset order.
+  """
+  if global_batch_size % process_count:
+    raise ValueError(f'The batch size {global_batch_size} must be divisible by the number of '
+                     f'processes ({process_count}).')
+  if process_count == 1:
+    return dataset
+  local = global_batch_size // process_count
+  indices = [batch * global_batch_size + process_index * local + offset
+             for batch in range(len(dataset) // global_batch_size) for offset in range(local)]
+  return grain.MapDataset.range(len(indices)).map(lambda i: dataset[indices[i]])
 
 
 def _without_mask(example: dict) -> dict:

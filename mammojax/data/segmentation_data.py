@@ -148,10 +148,10 @@ def window_batches(masked: MaskedImages, *, window: int, windows_per_image: int,
     raise ValueError(f'{total} windows per epoch are fewer than data.batch_size='
                      f'{global_batch_size}; raise data.windows_per_image or lower the batch.')
   dataset = grain.MapDataset.range(total).shuffle(seed=pipeline.epoch_seed(seed, epoch))
-  dataset = dataset[:num_batches * global_batch_size][process_index::process_count]
-  dataset = dataset.random_map(
+  dataset = dataset[:num_batches * global_batch_size].random_map(
       lambda index, rng: _window_example(masked, window, foreground_fraction, augmentation,
                                          index, rng),
       seed=pipeline.epoch_seed(seed, epoch, stream=1))
+  dataset = pipeline.process_share(dataset, global_batch_size, process_index, process_count)
   return dataset.batch(global_batch_size // process_count, drop_remainder=True)
 

@@ -99,3 +99,20 @@ def test_unknown_balance_mode_lists_choices():
   with pytest.raises(ValueError, match='data.balance'):
     pipeline.train_batches(make_source(), global_batch_size=4, seed=0, epoch=0,
                            augmentation='none', balance='oversample')
+
+
+def test_processes_stack_back_into_the_single_process_batch_exactly():
+  source = make_source(24)
+  kwargs = dict(global_batch_size=8, seed=3, epoch=1, augmentation='flip_hv')
+  whole = list(pipeline.train_batches(source, **kwargs))
+  parts = [list(pipeline.train_batches(source, process_index=p, process_count=2, **kwargs))
+           for p in range(2)]
+  for index, batch in enumerate(whole):  # same examples, order and augmentation
+    for key in ('image', 'label'):
+      stacked = np.concatenate([parts[0][index][key], parts[1][index][key]])
+      np.testing.assert_array_equal(stacked, batch[key])
+  evals = [list(pipeline.eval_batches(source, global_batch_size=8, process_index=p,
+                                      process_count=2)) for p in range(2)]
+  order = np.concatenate([np.concatenate([evals[0][b]['label'], evals[1][b]['label']])
+                          for b in range(3)])
+  assert order.tolist() == list(range(24))
