@@ -1,7 +1,9 @@
 """Entry point: ``python -m mammojax.main --config=configs/finetune.py --workdir=DIR``.
 
-Modes: train (default; resumes when the workdir holds the same run), evaluate
-(re-score a finished run), predict (score a folder of images).
+The config's ``task`` (classification, segmentation, autoencoder, sweep,
+search, ensemble) and ``--mode`` pick the function that runs: train (default;
+resumes when the workdir holds the same run), evaluate (re-score a finished
+run), predict (score a folder of images), ensemble, report.
 """
 
 import logging as std_logging
