@@ -87,6 +87,31 @@ def write_run_report(workdir, *, extra_figures=()) -> pathlib.Path:
                              sections=sections)
 
 
+def _scores_table(summary: dict) -> str:
+  """Validation and test scores of a segmentation or autoencoder run, as markdown."""
+  keys = [k for k, v in summary.get('test', summary.get('val', {})).items()
+          if isinstance(v, (int, float))]
+  lines = ['| split | ' + ' | '.join(keys) + ' |', '| --- |' + ' ---: |' * len(keys)]
+  for split in ('val', 'test'):
+    if split in summary:
+      cells = [f'{summary[split].get(k, float("nan")):.4f}' for k in keys]
+      lines.append(f'| {split} | ' + ' | '.join(cells) + ' |')
+  return '\n'.join(lines)
+
+
+def write_unet_report(workdir) -> pathlib.Path:
+  """report.md of a segmentation or autoencoder run: its scores and every figure."""
+  workdir = pathlib.Path(workdir)
+  summary = workdir_lib.read_json(workdir / 'summary.json')
+  details = {k: summary[k] for k in ('task', 'architecture', 'threshold', 'best_epoch',
+                                     'epochs_run', 'train_seconds') if k in summary}
+  sections = [('Run', '\n'.join(f'- {k}: {v}' for k, v in details.items())),
+              ('Scores', _scores_table(summary)),
+              ('Figures', sorted((workdir / 'plots').glob('*.png')))]
+  return report.write_report(workdir / 'report.md', title=f'Run {workdir.name}',
+                             sections=sections)
+
+
 def write_sweep_report(workdir) -> pathlib.Path:
   """report.md of a sweep: result tables, per-run table, grid figures, curves per run."""
   workdir = pathlib.Path(workdir)
@@ -148,6 +173,9 @@ def report_mode(config, workdir) -> pathlib.Path:
   if (workdir / 'results.csv').exists():
     return write_sweep_report(workdir)
   if (workdir / 'summary.json').exists():
+    task = workdir_lib.read_json(workdir / 'summary.json').get('task', 'classification')
+    if task in ('segmentation', 'autoencoder'):
+      return write_unet_report(workdir)
     return write_run_report(workdir)
   raise ValueError(f'{workdir} holds neither a finished run (summary.json) nor a sweep '
                    '(results.csv).')

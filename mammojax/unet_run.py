@@ -11,7 +11,7 @@ import pathlib
 import jax
 import numpy as np
 
-from mammojax import init_from, models, workdir as workdir_lib
+from mammojax import init_from, models, reporting, workdir as workdir_lib
 from mammojax.data import datasets, pipeline, preprocess, segmentation_data
 from mammojax.training import checkpoint, loop, metric_writer, parallel, phase_loop
 from mammojax.training import sliding_window, steps
@@ -159,7 +159,10 @@ def train_and_evaluate(config, run: UNetRun, *, make_hooks, evaluate_best,
       state, progress = phase_loop.run_phases(make_hooks(config, run, mesh), run.phases, state,
                                               progress, mesh=mesh, checkpoints=checkpoints,
                                               writer=writer)
-      return evaluate_best(config, run, progress, mesh)
+      summary = evaluate_best(config, run, progress, mesh)
   finally:
     writer.close()
     checkpoints.close()
+  if jax.process_index() == 0:
+    reporting.write_unet_report(run.workdir)
+  return summary

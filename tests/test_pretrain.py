@@ -20,6 +20,7 @@ def test_pretrain_then_classifier_from_its_encoder(tmp_path):
   summary = json.loads((pretrained / 'summary.json').read_text())
   assert summary['task'] == 'autoencoder' and np.isfinite(summary['val']['psnr'])
   assert (pretrained / 'plots' / 'reconstructions.png').is_file()
+  assert 'psnr' in (pretrained / 'report.md').read_text()
 
   # The classifier's encoder blocks start as the autoencoder's, bit for bit.
   config = smoke_config()

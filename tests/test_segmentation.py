@@ -35,6 +35,8 @@ def test_smoke_run_writes_scores_threshold_and_panels(segmentation_run):
   assert (plots / 'segmentation_epoch002.png').is_file() and (plots / 'test_masks.png').is_file()
   with open(segmentation_run / 'metrics.csv', newline='') as file:
     assert [r['phase'] for r in csv.DictReader(file)] == ['train', 'train']
+  report = (segmentation_run / 'report.md').read_text()
+  assert '| test |' in report and '](plots/test_masks.png)' in report
 
 
 def test_evaluate_mode_rescoring_gives_the_same_summary(segmentation_run):
