@@ -42,12 +42,5 @@ def get_config(arg: str | None = None):
       epochs=10, unfreeze='all', optimizer='adam', learning_rate=1e-3,
       early_stopping_patience=4, plateau_patience=2))
   if 'smoke' in args:
-    config.data.synthetic_patients = 30
-    config.data.preprocess.resize_height = 96
-    config.data.window, config.data.stride = 32, 16
-    config.data.windows_per_image = 2
-    config.data.batch_size = 8
-    config.model.unet.depth = 2
-    config.model.unet.width = 4
-    config.phases.train.epochs = 2
+    defaults.shrink_unet_for_smoke(config)
   return config

@@ -48,15 +48,8 @@ def get_config(arg: str | None = None):
       epochs=16, unfreeze='all', optimizer='adam', learning_rate=2e-3,
       early_stopping_patience=6, plateau_patience=3))
   if 'smoke' in args:
-    config.data.synthetic_patients = 30
-    config.data.preprocess.resize_height = 96
-    config.data.window, config.data.stride = 32, 16
-    config.data.windows_per_image = 2
-    config.data.batch_size = 8
-    config.model.unet.width = 4
-    config.model.unet.depth = 2
+    defaults.shrink_unet_for_smoke(config)
     config.eval.panels_every_epochs = 1
     if 'unpadded' in args:
       config.data.window, config.data.stride = 44, 4
-    config.phases.train.epochs = 2
   return config

@@ -159,3 +159,17 @@ def shrink_for_smoke(config: ml_collections.ConfigDict) -> ml_collections.Config
   for name in config.phases:
     config.phases[name].epochs = min(config.phases[name].epochs, 2)
   return config
+
+
+def shrink_unet_for_smoke(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
+  """Seconds-long variant of a U-Net task for tests: tiny images, windows and net."""
+  config.data.synthetic_patients = 30
+  config.data.preprocess.resize_height = 96
+  config.data.window, config.data.stride = 32, 16
+  config.data.windows_per_image = 2
+  config.data.batch_size = 8
+  config.model.unet.depth = 2
+  config.model.unet.width = 4
+  for name in config.phases:
+    config.phases[name].epochs = min(config.phases[name].epochs, 2)
+  return config
