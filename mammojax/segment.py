@@ -136,7 +136,8 @@ def train_and_evaluate(config, workdir) -> dict:
   """Runs (or resumes) the segmentation phases, then evaluates the best checkpoint."""
   run = unet_run.build_unet_run(config, workdir, autoencoder=False)
   return unet_run.train_and_evaluate(config, run, make_hooks=segmentation_hooks,
-                                     evaluate_best=evaluate_best, console_keys=('val_dice', 'val_iou'))
+                                     evaluate_best=evaluate_best,
+                                     console_keys=('val_dice', 'val_iou'))
 
 
 def evaluate(config, workdir) -> dict:

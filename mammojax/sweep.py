@@ -1,4 +1,5 @@
-"""Experiment grids: backbone × strategy × unfrozen blocks × augmentation × weights × preprocessing.
+"""Experiment grids: strategy × backbone × unfrozen blocks × augmentation × weights ×
+preprocessing.
 
 Each point of the grid is an ordinary run in its own sub-workdir, built from
 the strategy's config file (``configs/<strategy>.py``) plus the point's

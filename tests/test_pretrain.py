@@ -36,7 +36,8 @@ def test_pretrain_then_classifier_from_its_encoder(tmp_path):
                    run.batch_stats['backbone']['blocks'][index])
 
   result = run_main('--config=configs/finetune.py:smoke', f'--workdir={tmp_path / "finetune"}',
-                    '--config.model.backbone=unet_encoder', f'--config.model.init_from={pretrained}',
+                    '--config.model.backbone=unet_encoder',
+                    f'--config.model.init_from={pretrained}',
                     *ENCODER_SIZES)
   assert result.returncode == 0, result.stderr[-3000:]
   summary = json.loads((tmp_path / 'finetune' / 'summary.json').read_text())

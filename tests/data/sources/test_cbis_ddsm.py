@@ -400,7 +400,8 @@ def test_tcia_one_series_is_told_apart_by_size(tmp_path, monkeypatch, mask_name)
   def load_grayscale(path):
     pixels_read.append(pathlib.Path(path).name)
     return original(path)
-  monkeypatch.setattr('mammojax.data.sources.cbis_ddsm_files.image_io.load_grayscale', load_grayscale)
+  monkeypatch.setattr('mammojax.data.sources.cbis_ddsm_files.image_io.load_grayscale',
+                      load_grayscale)
   record = read_one(tmp_path)
   assert record['mask_paths'][0].endswith(f'{series}/{mask_name}.dcm')
   assert record['crop_path'].endswith(f'{series}/{crop_name}.dcm')
