@@ -20,15 +20,14 @@ Arguments: gradient_boosting or mean choose the method (default stacking).
 
 import ml_collections
 
+from mammojax import defaults
+
 METHODS = ('stacking', 'gradient_boosting', 'mean')
 
 
 def get_config(arg: str | None = None):
   args = set((arg or '').split(','))
-  config = ml_collections.ConfigDict()
-  config.task = 'ensemble'
-  config.seed = 0
-  config.overwrite = False
+  config = defaults.runner_config('ensemble')
   config.ensemble = ml_collections.ConfigDict(dict(
       members='',  # comma-separated workdirs of finished runs
       method=next((m for m in METHODS if m in args), 'stacking')))

@@ -21,6 +21,8 @@ import pathlib
 
 import ml_collections
 
+from mammojax import defaults
+
 SPACE = ';'.join([
     'phases.finetune.learning_rate=log:1e-3:5e-2',
     'phases.finetune.unfreeze=cat:2,3,all',
@@ -33,10 +35,7 @@ SPACE = ';'.join([
 
 def get_config(arg: str | None = None):
   args = set((arg or '').split(','))
-  config = ml_collections.ConfigDict()
-  config.task = 'search'
-  config.seed = 0
-  config.overwrite = False
+  config = defaults.runner_config('search')
   config.search = ml_collections.ConfigDict(dict(
       configs_dir=str(pathlib.Path(__file__).resolve().parent),
       strategy='finetune',  # the config file each trial starts from

@@ -25,13 +25,12 @@ import pathlib
 
 import ml_collections
 
+from mammojax import defaults
+
 
 def get_config(arg: str | None = None):
   args = set((arg or '').split(','))
-  config = ml_collections.ConfigDict()
-  config.task = 'sweep'
-  config.seed = 0
-  config.overwrite = False
+  config = defaults.runner_config('sweep')
   config.sweep = ml_collections.ConfigDict(dict(
       configs_dir=str(pathlib.Path(__file__).resolve().parent),
       config_arg='smoke' if 'smoke' in args else '',  # passed to each strategy's get_config

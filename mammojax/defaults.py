@@ -131,6 +131,11 @@ def model_config() -> ml_collections.ConfigDict:
   return config
 
 
+def runner_config(task: str) -> ml_collections.ConfigDict:
+  """The fields every config has, for tasks that run other runs (sweep, search, ensemble)."""
+  return ml_collections.ConfigDict(dict(task=task, seed=0, overwrite=False))
+
+
 def set_phases(config: ml_collections.ConfigDict, **phases) -> ml_collections.ConfigDict:
   """Sets ``config.phases`` and ``config.schedule`` (keyword order = run order)."""
   config.phases = ml_collections.ConfigDict(phases)

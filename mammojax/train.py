@@ -162,11 +162,15 @@ def score_split(name, probs, patch_set, class_names, workdir) -> dict:
           'confusion': metrics_lib.confusion(labels, probs, list(class_names))}
 
 
-def evaluate_best(config, run: Run, progress: Progress, mesh, checkpoints) -> dict:
-  """Scores val and test with the best checkpoint; writes predictions and summary."""
-  best = checkpoints.restore_state(checkpoints.best,
+def restore_best(run: Run, checkpoints, mesh) -> dict:
+  """{'params', 'batch_stats'} of the best checkpoint (collective on multi-host runs)."""
+  return checkpoints.restore_state(checkpoints.best,
                                    {'params': run.params, 'batch_stats': run.batch_stats},
                                    parallel.replicated(mesh))
+
+
+def evaluate_best(config, run: Run, progress: Progress, mesh, best: dict) -> dict:
+  """Scores val and test with the best checkpoint; writes predictions and summary."""
   eval_fn = steps.jit_eval_step(run.graphdef, mesh)
   sources = array_sources(run.data)
   results = {}
@@ -194,12 +198,8 @@ def evaluate_best(config, run: Run, progress: Progress, mesh, checkpoints) -> di
   return summary
 
 
-def write_report(run: Run, checkpoints, mesh) -> None:
+def write_report(run: Run, best: dict) -> None:
   """report.md with the run's figures, example images and Grad-CAM (process 0)."""
-  # Restoring is collective on multi-host runs: every process takes part.
-  best = checkpoints.restore_state(checkpoints.best,
-                                   {'params': run.params, 'batch_stats': run.batch_stats},
-                                   parallel.replicated(mesh))
   if jax.process_index() != 0:
     return
   best = jax.tree.map(np.asarray, best)  # Grad-CAM runs on process 0 alone
@@ -232,8 +232,9 @@ def train_and_evaluate(config, workdir: str | pathlib.Path, *, on_epoch=None) ->
       state, progress = phase_loop.run_phases(hooks, run.phases, state, progress, mesh=mesh,
                                               checkpoints=checkpoints, writer=writer,
                                               on_epoch=on_epoch)
-      summary = evaluate_best(config, run, progress, mesh, checkpoints)
-      write_report(run, checkpoints, mesh)
+      best = restore_best(run, checkpoints, mesh)  # every process: restoring is collective
+      summary = evaluate_best(config, run, progress, mesh, best)
+      write_report(run, best)
       return summary
   finally:
     writer.close()
@@ -250,7 +251,8 @@ def evaluate(config, workdir: str | pathlib.Path) -> dict:
       raise ValueError(f'{workdir} holds no finished checkpoint; train it first with '
                        '--mode=train.')
     run = build_run(config, workdir, load_pretrained=False)
-    return evaluate_best(config, run, Progress.from_json(meta), parallel.create_mesh(),
-                         checkpoints)
+    mesh = parallel.create_mesh()
+    return evaluate_best(config, run, Progress.from_json(meta), mesh,
+                         restore_best(run, checkpoints, mesh))
   finally:
     checkpoints.close()

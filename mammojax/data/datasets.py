@@ -21,10 +21,6 @@ from mammojax.data.sources import image_folder, tfds_cbis
 MAMMOGRAPHY_CLASSES = ('benign', 'malignant')
 
 
-def _read_synthetic(root: pathlib.Path, data_config):
-  return cbis_ddsm.read_cbis_ddsm(root, abnormality_types=_abnormality_types(data_config))
-
-
 def _read_cbis_ddsm(root: pathlib.Path, data_config):
   return cbis_ddsm.read_cbis_ddsm(root, abnormality_types=_abnormality_types(data_config))
 
@@ -63,7 +59,7 @@ def _read_tfds_cbis(root: pathlib.Path | None, data_config):
 # name → (reader(root, data_config) → (records, skipped), default class names or None
 # when the classes are whatever the dataset's folders/labels say).
 READERS = {
-    'synthetic': (_read_synthetic, MAMMOGRAPHY_CLASSES),
+    'synthetic': (_read_cbis_ddsm, MAMMOGRAPHY_CLASSES),  # written in the CBIS-DDSM layout
     'cbis_ddsm': (_read_cbis_ddsm, MAMMOGRAPHY_CLASSES),
     'mias': (_read_mias, MAMMOGRAPHY_CLASSES),
     'inbreast': (_read_inbreast, MAMMOGRAPHY_CLASSES),

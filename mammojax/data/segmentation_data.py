@@ -11,6 +11,7 @@ Every draw derives from (seed, epoch, index), so resume stays exact.
 """
 
 import dataclasses
+import functools
 import json
 import logging
 import os
@@ -32,6 +33,11 @@ class MaskedImages:
   masks: list[np.ndarray]
   records: list[dict]
   skipped: list[dict]
+
+  @functools.cached_property
+  def foreground(self) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(rows, columns) of each mask's lesion pixels, found once for the sampler."""
+    return [np.nonzero(mask) for mask in self.masks]
 
 
 def image_records(records: list[dict]) -> list[dict]:
@@ -114,8 +120,8 @@ def sample_window(masked: MaskedImages, index: int, rng: np.random.Generator, *,
   image_index = index % len(masked.images)
   image, mask = masked.images[image_index], masked.masks[image_index]
   height, width = image.shape
-  if rng.random() < foreground_fraction and mask.any():
-    ys, xs = np.nonzero(mask)
+  ys, xs = masked.foreground[image_index]
+  if rng.random() < foreground_fraction and len(ys):
     pick = rng.integers(len(ys))
     jitter = rng.integers(-window // 4, window // 4 + 1, size=2)
     top, left = ys[pick] - window // 2 + jitter[0], xs[pick] - window // 2 + jitter[1]

@@ -19,6 +19,12 @@ def _manager(directory: pathlib.Path, max_to_keep: int) -> ocp.CheckpointManager
   return ocp.CheckpointManager(directory.absolute(), options=options)
 
 
+def _abstract(target, sharding):
+  """Shapes and dtypes of ``target`` placed on ``sharding``: what Orbax restores into."""
+  return jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=sharding),
+                      target)
+
+
 def has_checkpoint(workdir: str | pathlib.Path) -> bool:
   """Whether the workdir holds a finished ``latest`` checkpoint to resume from."""
   latest = pathlib.Path(workdir) / 'checkpoints' / 'latest'
@@ -55,11 +61,9 @@ class RunCheckpoints:
 
     Only shapes and dtypes of ``target`` are read, so it may hold donated arrays.
     """
-    abstract = jax.tree.map(
-        lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=sharding), target)
     step = manager.latest_step()
     return manager.restore(step, args=ocp.args.Composite(
-        state=ocp.args.StandardRestore(abstract)))['state']
+        state=ocp.args.StandardRestore(_abstract(target, sharding))))['state']
 
   def restore_latest(self, make_target, sharding):
     """(meta, state) of the newest readable ``latest`` checkpoint, or (None, None).
@@ -72,11 +76,8 @@ class RunCheckpoints:
       try:
         meta = self.latest.restore(step, args=ocp.args.Composite(
             meta=ocp.args.JsonRestore()))['meta']
-        target = make_target(meta)
-        abstract = jax.tree.map(
-            lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=sharding), target)
         state = self.latest.restore(step, args=ocp.args.Composite(
-            state=ocp.args.StandardRestore(abstract)))['state']
+            state=ocp.args.StandardRestore(_abstract(make_target(meta), sharding))))['state']
         return meta, state
       except Exception as error:  # pylint: disable=broad-except  (any unreadable file)
         logging.warning('Checkpoint %s/%d cannot be read (%s: %s); resuming from the one '
