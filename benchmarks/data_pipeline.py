@@ -10,7 +10,8 @@ Measures, on this machine, in one run:
   * consumption: images/s of the default config's (configs/finetune.py)
     training step, in its most expensive phase (every block trains);
 and prints a markdown table (also written as CSV and markdown under --out)
-with the ratio cached / consumption, which must be ≥ 3.
+with the ratio cached / consumption, which must be ≥ 3, then a ``RESULT``
+line for ``run.py``.
 """
 
 import argparse
@@ -27,6 +28,7 @@ import numpy as np
 REPO = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from benchmarks import timing  # pylint: disable=wrong-import-position
 from configs import finetune  # pylint: disable=wrong-import-position
 from mammojax import models  # pylint: disable=wrong-import-position
 from mammojax.data import datasets, pipeline  # pylint: disable=wrong-import-position
@@ -121,6 +123,8 @@ def main() -> None:
   print(f'{jax.device_count()} {jax.devices()[0].platform} device(s); cached reload of '
         f'{build["patches"]} patches: {build["reload_s"]:.2f} s')
   print(write_table(rows, pathlib.Path(args.out)))
+  timing.emit({'measure': 'data_pipeline', 'train_patches': len(data.train.images),
+               'rows': rows, 'peak_rss_mb': timing.peak_rss_mb()})
 
 
 if __name__ == '__main__':

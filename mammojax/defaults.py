@@ -41,6 +41,9 @@ def base_config() -> ml_collections.ConfigDict:
   config.seed = 0
   config.task = 'classification'  # or 'segmentation', 'autoencoder' (configs set it)
   config.overwrite = False  # True: delete a workdir holding another config
+  # Compute dtype of the forward/backward pass: 'float32', or 'bfloat16' on
+  # accelerators that have it (parameters and optimizer state stay float32).
+  config.dtype = 'float32'
   config.strategy = ''  # a name for reports: scratch, feature_extraction, finetune
   config.schedule = ''  # comma-separated phase names, run in this order
   # '' trains the network; 'svm', 'logistic_regression' or 'gradient_boosting'
@@ -52,7 +55,10 @@ def base_config() -> ml_collections.ConfigDict:
   config.train = ml_collections.ConfigDict()
   config.train.loss = 'cross_entropy'  # or 'focal'; segmentation: bce_dice, dice, ...
   config.train.class_weights = ''  # '', 'balanced', or one weight per class '1,2.5'
-  config.train.keep_checkpoints = 2
+  config.train.keep_checkpoints = 2  # latest checkpoints kept (plus the best)
+  # > 1: average the gradients of this many batches before each update (an
+  # effective batch of grad_accumulation × data.batch_size in less memory).
+  config.train.grad_accumulation = 1
   return config
 
 

@@ -58,9 +58,9 @@ def predict_folder(config, workdir: str | pathlib.Path, input_dir: str | pathlib
   finally:
     checkpoints.close()
   source = pipeline.ArraySource(np.stack(images)[..., None], np.zeros(len(images), np.int32))
-  probs = loop.predict_examples(steps.jit_eval_step(graphdef, mesh), best['params'],
-                             best['batch_stats'], source,
-                             batch_size=config.data.eval_batch_size, mesh=mesh)
+  eval_fn = steps.jit_eval_step(graphdef, mesh, config.dtype)
+  probs = loop.predict_examples(eval_fn, best['params'], best['batch_stats'], source,
+                                batch_size=config.data.eval_batch_size, mesh=mesh)
   _write_rows(output_csv, kept, probs, run_class_names(workdir), skipped=len(paths) - len(kept))
   return len(kept)
 

@@ -30,12 +30,13 @@ def reconstruction_scores(outputs: list[np.ndarray], images: list[np.ndarray]) -
 
 def autoencoder_hooks(config, run, mesh) -> phase_loop.TaskHooks:
   """How the phase loop trains and validates the autoencoder (best = highest PSNR)."""
-  predict_fn = segmentation_steps.jit_predict_step(run.graphdef, mesh, sigmoid=False)
+  predict_fn = segmentation_steps.jit_predict_step(run.graphdef, mesh, sigmoid=False,
+                                                   dtype=config.dtype)
   val = run.data['val']
 
   def make_step(phase):
-    return segmentation_steps.jit_train_step(
-        segmentation_steps.StepConfig(run.graphdef, phase.frozen_blocks, 'mse'), phase.tx, mesh)
+    return segmentation_steps.jit_train_step(segmentation_steps.StepConfig(
+        run.graphdef, phase.frozen_blocks, 'mse', config.dtype), phase.tx, mesh)
 
   def train_epoch(step_fn, state, **kwargs):
     return unet_run.train_epoch(step_fn, state, run.data['train'], config, mesh=mesh, **kwargs)
@@ -53,7 +54,8 @@ def evaluate_best(config, run, progress: Progress, mesh) -> dict:
   """Reconstruction scores of the best checkpoint, a panel figure, summary.json."""
   best = unet_run.restore_best(run, mesh)
   predict = unet_run.image_predictor(
-      segmentation_steps.jit_predict_step(run.graphdef, mesh, sigmoid=False), best['params'],
+      segmentation_steps.jit_predict_step(run.graphdef, mesh, sigmoid=False,
+                                          dtype=config.dtype), best['params'],
       best['batch_stats'], config, run.out_size, mesh)
   results = {}
   for name in ('val', 'test'):

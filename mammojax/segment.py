@@ -51,12 +51,12 @@ def score_images(probs: list[np.ndarray], masks: list[np.ndarray], threshold: fl
 
 def segmentation_hooks(config, run, mesh) -> phase_loop.TaskHooks:
   """How the phase loop trains and validates a segmentation U-Net."""
-  predict_fn = segmentation_steps.jit_predict_step(run.graphdef, mesh)
+  predict_fn = segmentation_steps.jit_predict_step(run.graphdef, mesh, dtype=config.dtype)
   val = run.data['val']
 
   def make_step(phase):
     return segmentation_steps.jit_train_step(segmentation_steps.StepConfig(
-        run.graphdef, phase.frozen_blocks, config.train.loss), phase.tx, mesh)
+        run.graphdef, phase.frozen_blocks, config.train.loss, config.dtype), phase.tx, mesh)
 
   def train_epoch(step_fn, state, **kwargs):
     return unet_run.train_epoch(step_fn, state, run.data['train'], config, mesh=mesh, **kwargs)
@@ -92,9 +92,9 @@ def _write_per_image(path: pathlib.Path, records, probs, masks, threshold: float
 def evaluate_best(config, run, progress: Progress, mesh) -> dict:
   """Threshold from validation, test scores, per-image CSVs, panels, summary.json."""
   best = unet_run.restore_best(run, mesh)
-  predict = unet_run.image_predictor(segmentation_steps.jit_predict_step(run.graphdef, mesh),
-                                     best['params'], best['batch_stats'], config, run.out_size,
-                                     mesh)
+  predict = unet_run.image_predictor(
+      segmentation_steps.jit_predict_step(run.graphdef, mesh, dtype=config.dtype),
+      best['params'], best['batch_stats'], config, run.out_size, mesh)
   probs = {name: predict_images(predict, run.data[name].images) for name in ('val', 'test')}
   val_masks = np.concatenate([m.ravel() for m in run.data['val'].masks])[None, None]
   threshold, _ = seg_metrics.best_threshold(
@@ -204,8 +204,10 @@ def load_mask_predictor(workdir, config=None) -> MaskPredictor:
   graphdef, params, batch_stats = steps.split_model(model)
   mesh = parallel.create_mesh()
   best = unet_run.restore_checkpoint(workdir, params, batch_stats, mesh)
-  predict = unet_run.image_predictor(segmentation_steps.jit_predict_step(graphdef, mesh),
-                                     best['params'], best['batch_stats'], config,
+  # Runs from before config.dtype existed computed in float32.
+  predict_fn = segmentation_steps.jit_predict_step(graphdef, mesh,
+                                                   dtype=config.get('dtype', 'float32'))
+  predict = unet_run.image_predictor(predict_fn, best['params'], best['batch_stats'], config,
                                      model.output_size(config.data.window), mesh)
   return MaskPredictor(predict, threshold, pp_config, config.eval.min_area)
 

@@ -71,12 +71,12 @@ def array_sources(data: datasets.Datasets) -> dict:
 def classification_hooks(config, sources, graphdef, mesh, class_weights
                          ) -> phase_loop.TaskHooks:
   """How the phase loop trains and validates a classifier."""
-  eval_fn = steps.jit_eval_step(graphdef, mesh)
+  eval_fn = steps.jit_eval_step(graphdef, mesh, config.dtype)
 
   def make_step(phase):
     return steps.jit_train_step(steps.StepConfig(
-        graphdef, phase.frozen_blocks, config.seed, config.train.loss, class_weights),
-        phase.tx, mesh)
+        graphdef, phase.frozen_blocks, config.seed, config.train.loss, class_weights,
+        config.dtype), phase.tx, mesh)
 
   def train_epoch(step_fn, state, **kwargs):
     return loop.train_epoch(step_fn, state, sources['train'], data_config=config.data,
@@ -171,7 +171,7 @@ def restore_best(run: Run, checkpoints, mesh) -> dict:
 
 def evaluate_best(config, run: Run, progress: Progress, mesh, best: dict) -> dict:
   """Scores val and test with the best checkpoint; writes predictions and summary."""
-  eval_fn = steps.jit_eval_step(run.graphdef, mesh)
+  eval_fn = steps.jit_eval_step(run.graphdef, mesh, config.dtype)
   sources = array_sources(run.data)
   results = {}
   for name in ('val', 'test'):

@@ -2,6 +2,7 @@
 
 import csv
 import json
+import re
 import signal
 import subprocess
 import sys
@@ -86,7 +87,9 @@ def test_sigkill_during_finetune_then_resume_is_exact(smoke_run, tmp_path):
   assert not (tmp_path / 'summary.json').exists()
   result = run_main('--config=configs/finetune.py:smoke', f'--workdir={tmp_path}')
   assert result.returncode == 0, result.stderr[-3000:]
-  assert 'Resumed from epoch 3' in result.stderr
+  # Epoch 3's checkpoint is written in the background: the kill may land before it is
+  # complete, and the run then resumes from epoch 2's.
+  assert re.search(r'Resumed from epoch [23] ', result.stderr), result.stderr[-3000:]
   resumed = json.loads((tmp_path / 'summary.json').read_text())
   for key in ('auc', 'accuracy', 'loss', 'f1'):
     assert resumed['test'][key] == pytest.approx(reference['test'][key], abs=1e-6), key

@@ -16,9 +16,12 @@ _TORCH_MEAN_RGB = (0.485, 0.456, 0.406)
 _TORCH_STD_RGB = (0.229, 0.224, 0.225)
 
 
-def _per_channel(values, channels: int) -> jax.Array:
-  """The constants for 3 channels, or their mean for a single (grayscale) one."""
-  array = jnp.asarray(values, jnp.float32)
+def _per_channel(values, channels: int, dtype) -> jax.Array:
+  """The constants for 3 channels, or their mean for a single (grayscale) one.
+
+  In the images' dtype, so bfloat16 compute stays bfloat16 (config.dtype).
+  """
+  array = jnp.asarray(values, dtype)
   return array if channels == 3 else jnp.mean(array, keepdims=True)
 
 
@@ -34,10 +37,10 @@ def scale_input(images: jax.Array, mode: str, channels: int) -> jax.Array:
   if channels == 3:
     images = jnp.repeat(images, 3, axis=-1)
   if mode == 'caffe':  # the gray image is the same in every channel: BGR = RGB
-    return images * 255.0 - _per_channel(_CAFFE_MEAN_BGR, channels)
+    return images * 255.0 - _per_channel(_CAFFE_MEAN_BGR, channels, images.dtype)
   if mode == 'tf':
     return images * 2.0 - 1.0
   if mode == 'torch':
-    return (images - _per_channel(_TORCH_MEAN_RGB, channels)) / _per_channel(
-        _TORCH_STD_RGB, channels)
+    return (images - _per_channel(_TORCH_MEAN_RGB, channels, images.dtype)) / _per_channel(
+        _TORCH_STD_RGB, channels, images.dtype)
   return images

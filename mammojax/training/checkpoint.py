@@ -1,5 +1,10 @@
 """Orbax checkpoints of a run: ``latest`` to resume, ``best`` by validation AUC.
 
+Saving is asynchronous: ``save`` returns once the arrays are copied off the
+devices and Orbax writes them in a background thread while training goes on.
+A checkpoint only appears under its final name when completely written, so
+a kill during a write leaves the previous one to resume from.
+
 A checkpoint holds two items: ``state`` (parameters, BatchNorm statistics,
 optimizer state, step) and ``meta`` (JSON: phase, epoch, early-stopping and
 plateau state, data position, metric history). ``meta`` is read first because
@@ -15,7 +20,7 @@ import orbax.checkpoint as ocp
 
 def _manager(directory: pathlib.Path, max_to_keep: int) -> ocp.CheckpointManager:
   options = ocp.CheckpointManagerOptions(max_to_keep=max_to_keep, create=True,
-                                         enable_async_checkpointing=False)
+                                         enable_async_checkpointing=True)
   return ocp.CheckpointManager(directory.absolute(), options=options)
 
 
@@ -39,10 +44,21 @@ class RunCheckpoints:
     self.latest = _manager(root / 'latest', keep_latest)
     self.best = _manager(root / 'best', 1)
 
-  def save(self, manager: ocp.CheckpointManager, step: int, state, meta: dict) -> None:
+  def save(self, manager: ocp.CheckpointManager, step: int, state, meta: dict, *,
+           wait: bool = False) -> None:
+    """Starts writing a checkpoint; ``wait`` blocks until it is on disk.
+
+    A previous save still being written by the same manager is finished first.
+    """
     manager.save(step, args=ocp.args.Composite(state=ocp.args.StandardSave(state),
                                                meta=ocp.args.JsonSave(meta)))
-    manager.wait_until_finished()
+    if wait:
+      manager.wait_until_finished()
+
+  def wait(self) -> None:
+    """Blocks until every checkpoint started is written."""
+    self.best.wait_until_finished()
+    self.latest.wait_until_finished()
 
   def latest_meta(self) -> dict | None:
     """The newest ``meta`` item, or None when the run has no checkpoint yet."""

@@ -41,8 +41,9 @@ def resolve_phases(config, params, block_names) -> list[Phase]:
     phase = config.phases[name]
     frozen = optim.frozen_blocks_for(phase.unfreeze, block_names, config.model.backbone)
     labels = optim.parameter_labels(params, frozen)
+    tx = optim.make_optimizer(phase, labels, config.train.grad_accumulation)
     phases.append(Phase(name, phase, frozen, optim.count_trainable(params, labels),
-                        tuple(block_names[frozen:]), optim.make_optimizer(phase, labels)))
+                        tuple(block_names[frozen:]), tx))
   return phases
 
 

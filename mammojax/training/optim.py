@@ -69,7 +69,18 @@ def phase_optimizer(phase) -> optax.GradientTransformation:
   raise ValueError(f'Unknown optimizer {phase.optimizer!r}; valid choices: {OPTIMIZERS}.')
 
 
-def make_optimizer(phase, labels) -> optax.GradientTransformation:
-  """The phase optimizer on trainable labels; frozen labels get no state."""
-  return optax.partition({'trainable': phase_optimizer(phase),
-                          'frozen': optax.set_to_zero()}, labels)
+def make_optimizer(phase, labels, accumulation: int = 1) -> optax.GradientTransformation:
+  """The phase optimizer on trainable labels; frozen labels get no state.
+
+  ``accumulation`` > 1 (``train.grad_accumulation``) averages that many
+  steps' gradients before one update (``optax.MultiSteps``); the steps in
+  between leave the parameters unchanged. Only trainable parameters get an
+  accumulator.
+  """
+  if isinstance(accumulation, bool) or not isinstance(accumulation, int) or accumulation < 1:
+    raise ValueError(f'train.grad_accumulation={accumulation!r}: give a whole number ≥ 1 '
+                     '(1 = update after every batch).')
+  tx = phase_optimizer(phase)
+  if accumulation > 1:
+    tx = optax.MultiSteps(tx, every_k_schedule=accumulation).gradient_transformation()
+  return optax.partition({'trainable': tx, 'frozen': optax.set_to_zero()}, labels)

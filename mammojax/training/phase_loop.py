@@ -84,7 +84,7 @@ def check_finite(loss: float, phase_name: str, progress: Progress, step: int) ->
 def _checkpoint_and_stop(checkpoints, state, progress, phase, stopped_at: int, guard) -> None:
   """Saves the position inside the epoch, then raises ``Preempted``."""
   progress.batch_in_epoch = stopped_at
-  checkpoints.save(checkpoints.latest, int(state.step), state, progress.to_json())
+  checkpoints.save(checkpoints.latest, int(state.step), state, progress.to_json(), wait=True)
   raise preemption.Preempted(
       f'{guard.signal_name}: stopped in phase {phase.name}, epoch '
       f'{progress.epoch_in_phase + 1}, after batch {stopped_at} (step {int(state.step)}); '
@@ -120,7 +120,7 @@ def _run_phases(hooks, phases, state, progress, guard, *, mesh, checkpoints, wri
       state, train_metrics, per_second, stopped_at = hooks.train_epoch(
           step_fn, state, epoch=progress.global_epoch, lr_scale=progress.lr_scale,
           description=f'{phase.name} {progress.epoch_in_phase + 1}/{phase.config.epochs}',
-          start_batch=progress.batch_in_epoch, stop=lambda: guard.requested)
+          start_batch=progress.batch_in_epoch, stop=guard.should_stop)
       if stopped_at is not None:
         _checkpoint_and_stop(checkpoints, state, progress, phase, stopped_at, guard)
       progress.batch_in_epoch = 0
@@ -130,15 +130,17 @@ def _run_phases(hooks, phases, state, progress, guard, *, mesh, checkpoints, wri
       improved = progress.end_epoch(phase.config, val_metrics, monitor=hooks.monitor)
       _record_epoch(progress, phase, train_metrics, val_metrics, lr_scale=lr_scale,
                     per_second=per_second, seconds=time.perf_counter() - start)
-      if improved:  # best before latest: a kill in between re-runs an identical epoch
+      if improved:  # best written before latest: a kill in between re-runs an identical epoch
         checkpoints.save(checkpoints.best, progress.global_epoch,
                          {'params': state.params, 'batch_stats': state.batch_stats},
                          {'epoch': progress.global_epoch,
-                          f'val_{hooks.monitor}': progress.best_val_metric})
+                          f'val_{hooks.monitor}': progress.best_val_metric}, wait=True)
+      # Written in the background while the next epoch trains.
       checkpoints.save(checkpoints.latest, int(state.step), state, progress.to_json())
       elapsed = sum(progress.phase_seconds.values())
       remaining = total_epochs - progress.global_epoch  # upper bound (early stopping)
       writer.write_epoch(progress.history, elapsed / progress.global_epoch * remaining)
       if on_epoch is not None:
         on_epoch(progress)
+  checkpoints.wait()
   return state, progress

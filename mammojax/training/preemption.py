@@ -6,11 +6,20 @@ checks it after every step, writes a checkpoint holding the position inside
 the epoch, and raises ``Preempted``. The next start resumes at that batch,
 with the same data order and random draws, so the run ends as if never
 stopped. A second SIGINT (Ctrl-C twice) interrupts at once.
+
+On several processes the signal may reach some of them only, or at
+different steps; every process must still stop after the same step, or the
+others would wait forever in the next step's collectives. ``should_stop``
+therefore all-gathers the flags after every step: one tiny host collective,
+so every process sees the same answer at the same step.
 """
 
 import logging
 import signal
 import threading
+
+import jax
+import numpy as np
 
 
 class Preempted(Exception):
@@ -35,6 +44,17 @@ class PreemptionGuard:
     logging.warning('%s received: finishing the current step, then checkpointing.',
                     self.signal_name)
     del frame
+
+  def should_stop(self) -> bool:
+    """Whether any process was signalled (the same answer on every process)."""
+    if jax.process_count() == 1:
+      return self.requested
+    from jax.experimental import multihost_utils  # pylint: disable=g-import-not-at-top
+    flags = multihost_utils.process_allgather(np.int32(self.requested))
+    if np.any(flags) and not self.requested:
+      self.requested = True
+      self.signal_name = 'A signal to another process'
+    return bool(np.any(flags))
 
   def __enter__(self) -> 'PreemptionGuard':
     if threading.current_thread() is threading.main_thread():  # signals need the main thread

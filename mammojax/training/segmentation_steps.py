@@ -16,7 +16,7 @@ import jax.numpy as jnp
 import optax
 
 from mammojax.models import unet
-from mammojax.training import parallel, segmentation_losses
+from mammojax.training import parallel, precision, segmentation_losses
 from mammojax.training.steps import TrainState
 
 
@@ -30,12 +30,16 @@ class StepConfig:
   graphdef: Any
   frozen_blocks: int
   loss: str = 'bce_dice'
+  dtype: str = 'float32'  # compute dtype (config.dtype); parameters stay float32
 
 
-def _outputs(graphdef, params, batch_stats, images, *, train: bool, frozen_blocks: int = 0):
-  model = nnx.merge(graphdef, params, batch_stats)
-  outputs = model(images, train=train, frozen_blocks=frozen_blocks)
-  return outputs, nnx.to_pure_dict(nnx.state(model, nnx.BatchStat))
+def _outputs(graphdef, params, batch_stats, images, *, train: bool, frozen_blocks: int = 0,
+             dtype: str = 'float32'):
+  """Float32 outputs, computed in ``dtype`` (see ``precision``), and the BatchNorm state."""
+  model = precision.set_compute_dtype(nnx.merge(graphdef, params, batch_stats), dtype)
+  outputs = model(images.astype(precision.compute_dtype(dtype)), train=train,
+                  frozen_blocks=frozen_blocks)
+  return outputs.astype(jnp.float32), nnx.to_pure_dict(nnx.state(model, nnx.BatchStat))
 
 
 def step_loss(config: StepConfig, outputs: jax.Array, batch: dict) -> jax.Array:
@@ -55,8 +59,9 @@ def train_step(config: StepConfig, tx: optax.GradientTransformation, state: Trai
 
   def loss_fn(params):
     outputs, batch_stats = _outputs(config.graphdef, params, state.batch_stats, batch['image'],
-                                    train=True, frozen_blocks=config.frozen_blocks)
-    return step_loss(config, outputs.astype(jnp.float32), batch), batch_stats
+                                    train=True, frozen_blocks=config.frozen_blocks,
+                                    dtype=config.dtype)
+    return step_loss(config, outputs, batch), batch_stats
 
   (loss, batch_stats), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
   updates, opt_state = tx.update(grads, state.opt_state, state.params)
@@ -66,10 +71,10 @@ def train_step(config: StepConfig, tx: optax.GradientTransformation, state: Trai
   return new_state, {'loss': loss}
 
 
-def predict_step(graphdef, sigmoid: bool, params, batch_stats, batch: dict):
+def predict_step(graphdef, sigmoid: bool, dtype: str, params, batch_stats, batch: dict):
   """Mask probabilities (sigmoid) or the reconstruction, in inference mode."""
-  outputs, _ = _outputs(graphdef, params, batch_stats, batch['image'], train=False)
-  outputs = outputs.astype(jnp.float32)
+  outputs, _ = _outputs(graphdef, params, batch_stats, batch['image'], train=False,
+                        dtype=dtype)
   return jax.nn.sigmoid(outputs) if sigmoid else outputs
 
 
@@ -81,7 +86,7 @@ def jit_train_step(config: StepConfig, tx, mesh):
                  out_shardings=(replicated, {'loss': replicated}), donate_argnums=(0,))
 
 
-def jit_predict_step(graphdef, mesh, *, sigmoid: bool = True):
+def jit_predict_step(graphdef, mesh, *, sigmoid: bool = True, dtype: str = 'float32'):
   replicated, sharded = parallel.replicated(mesh), parallel.data_sharded(mesh)
-  return jax.jit(functools.partial(predict_step, graphdef, sigmoid),
+  return jax.jit(functools.partial(predict_step, graphdef, sigmoid, dtype),
                  in_shardings=(replicated, replicated, sharded), out_shardings=sharded)

@@ -16,7 +16,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from mammojax.training import losses, parallel
+from mammojax.training import losses, parallel, precision
 
 
 @struct.dataclass
@@ -35,6 +35,7 @@ class StepConfig:
   seed: int
   loss: str = 'cross_entropy'
   class_weights: tuple[float, ...] | None = None
+  dtype: str = 'float32'  # compute dtype (config.dtype); parameters stay float32
 
 
 def split_model(model: nnx.Module):
@@ -44,11 +45,16 @@ def split_model(model: nnx.Module):
 
 
 def apply_model(graphdef, params, batch_stats, images, *, train: bool,
-                frozen_blocks: int = 0, dropout_key=None):
-  """Logits and the BatchNorm statistics after the call."""
-  model = nnx.merge(graphdef, params, batch_stats)
-  logits = model(images, train=train, frozen_blocks=frozen_blocks, dropout_key=dropout_key)
-  return logits, nnx.to_pure_dict(nnx.state(model, nnx.BatchStat))
+                frozen_blocks: int = 0, dropout_key=None, dtype: str = 'float32'):
+  """Float32 logits and the BatchNorm statistics after the call.
+
+  The network computes in ``dtype`` (see ``precision``); the caller's
+  parameters and their gradients stay float32.
+  """
+  model = precision.set_compute_dtype(nnx.merge(graphdef, params, batch_stats), dtype)
+  logits = model(images.astype(precision.compute_dtype(dtype)), train=train,
+                 frozen_blocks=frozen_blocks, dropout_key=dropout_key)
+  return logits.astype(jnp.float32), nnx.to_pure_dict(nnx.state(model, nnx.BatchStat))
 
 
 def train_step(config: StepConfig, tx: optax.GradientTransformation, state: TrainState,
@@ -59,7 +65,7 @@ def train_step(config: StepConfig, tx: optax.GradientTransformation, state: Trai
   def loss_fn(params):
     logits, batch_stats = apply_model(
         config.graphdef, params, state.batch_stats, batch['image'], train=True,
-        frozen_blocks=config.frozen_blocks, dropout_key=dropout_key)
+        frozen_blocks=config.frozen_blocks, dropout_key=dropout_key, dtype=config.dtype)
     loss = losses.classification_loss(logits, batch['label'], batch['weight'],
                                       name=config.loss, class_weights=config.class_weights)
     return loss, (logits, batch_stats)
@@ -73,10 +79,11 @@ def train_step(config: StepConfig, tx: optax.GradientTransformation, state: Trai
   return new_state, {'loss': loss, 'probs': jax.nn.softmax(logits), 'labels': batch['label']}
 
 
-def eval_step(graphdef, params, batch_stats, batch: dict):
+def eval_step(graphdef, dtype: str, params, batch_stats, batch: dict):
   """Class probabilities in inference mode."""
-  logits, _ = apply_model(graphdef, params, batch_stats, batch['image'], train=False)
-  return jax.nn.softmax(logits.astype(jnp.float32))
+  logits, _ = apply_model(graphdef, params, batch_stats, batch['image'], train=False,
+                          dtype=dtype)
+  return jax.nn.softmax(logits)
 
 
 def feature_step(graphdef, pooling: str, params, batch_stats, batch: dict):
@@ -103,7 +110,7 @@ def jit_train_step(config: StepConfig, tx, mesh):
                  donate_argnums=(0,))
 
 
-def jit_eval_step(graphdef, mesh):
+def jit_eval_step(graphdef, mesh, dtype: str = 'float32'):
   replicated, sharded = parallel.replicated(mesh), parallel.data_sharded(mesh)
-  return jax.jit(functools.partial(eval_step, graphdef),
+  return jax.jit(functools.partial(eval_step, graphdef, dtype),
                  in_shardings=(replicated, replicated, sharded), out_shardings=sharded)
