@@ -52,7 +52,7 @@ def run_script(script: str, *args: str, env_extra: dict | None = None) -> list[d
 
 def timing_args(quick: bool) -> list[str]:
   return (['--windows', '2', '--steps-per-window', '1', '--warmup', '1'] if quick else
-          ['--windows', '5', '--steps-per-window', '4', '--warmup', '2'])
+          ['--windows', '3', '--steps-per-window', '3', '--warmup', '1'])
 
 
 def matmul_peaks(dtypes, quick: bool) -> dict:

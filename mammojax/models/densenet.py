@@ -35,7 +35,7 @@ def _conv(in_features: int, out_features: int, kernel_size: int, *,
           rngs: nnx.Rngs) -> nnx.Conv:
   # Stride 1 everywhere after the stem, so 'SAME' is Keras' padding='same'.
   return nnx.Conv(in_features, out_features, (kernel_size, kernel_size), padding='SAME',
-                  use_bias=False, rngs=rngs)
+                  use_bias=False, conv_general_dilated=layers.conv_general_dilated, rngs=rngs)
 
 
 class Stem(nnx.Module):

@@ -35,7 +35,7 @@ class Conv2dBN(nnx.Module):
     # Every 'same' conv here has stride 1 and an odd kernel: symmetric padding, as Keras.
     self.conv = nnx.Conv(in_features, out_features, tuple(kernel_size),
                          strides=(strides, strides), padding=padding, use_bias=False,
-                         rngs=rngs)
+                         conv_general_dilated=layers.conv_general_dilated, rngs=rngs)
     self.bn = nnx.BatchNorm(out_features, use_scale=False, epsilon=_KERAS_BN_EPSILON,
                             momentum=momentum, rngs=rngs)
 

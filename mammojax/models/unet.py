@@ -19,6 +19,7 @@ import jax
 import jax.numpy as jnp
 
 from mammojax.models import attention as attention_lib
+from mammojax.models import layers
 
 PADDINGS = ('SAME', 'VALID')
 NORMS = ('batch', 'none')
@@ -235,7 +236,8 @@ class UNet(nnx.Module):
         DecoderLevel(widths[level + 1], widths[level], skip=skips, attention=attention,
                      padding=padding, norm=norm, momentum=batchnorm_momentum, rngs=rngs)
         for level in reversed(range(depth))])
-    self.logits = nnx.Conv(widths[0], out_channels, (1, 1), rngs=rngs)
+    self.logits = nnx.Conv(widths[0], out_channels, (1, 1),
+                           conv_general_dilated=layers.conv_general_dilated, rngs=rngs)
 
   def output_size(self, input_size: int) -> int:
     """Output side for an input side; ValueError naming the nearest valid sides."""
