@@ -169,7 +169,8 @@ def main(argv=None) -> None:
   timing.emit({'framework': 'mammojax', 'measure': args.measure, 'net': args.net,
                'size': args.size, 'batch': args.batch, 'dtype': args.dtype,
                'device': jax.devices()[0].platform, **result,
-               'peak_rss_mb': timing.peak_rss_mb()})
+               'peak_rss_mb': timing.peak_rss_mb(),
+               'device_peak_mb': timing.jax_device_peak_mb()})
 
 
 if __name__ == '__main__':

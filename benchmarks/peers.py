@@ -115,15 +115,16 @@ def measure_keras(args) -> dict:
       warmup_steps=args.warmup, windows=args.windows, steps_per_window=args.steps_per_window,
       sync=lambda: None)
   params = sum(math.prod(w.shape) for w in model.trainable_weights)
-  return {**result, 'params': int(params)}
+  return {**result, 'params': int(params), 'device_peak_mb': timing.jax_device_peak_mb()}
 
 
 def measure_torch(args) -> dict:
-  """Times zero_grad, forward, loss, backward and an Adam step on the CPU."""
+  """Times zero_grad, forward, loss, backward and an Adam step (on CUDA when present)."""
   import torch  # pylint: disable=import-outside-toplevel
   from benchmarks import torch_nets  # pylint: disable=import-outside-toplevel
   torch.set_num_threads(args.threads)
   torch.manual_seed(0)
+  device = 'cuda' if torch.cuda.is_available() else 'cpu'
   if args.net == 'unet':
     model = torch_nets.UNet(depth=UNET_DEPTH, width=UNET_WIDTH)
     loss_fn = torch.nn.BCEWithLogitsLoss()
@@ -131,9 +132,10 @@ def measure_torch(args) -> dict:
     model = torch_nets.classifier(args.net, hidden=head_width(FEATURES[args.net]))
     loss_fn = torch.nn.CrossEntropyLoss()
   images, targets = make_batch(args.net, args.batch, args.size)
-  images = torch.from_numpy(images).permute(0, 3, 1, 2).contiguous()
-  targets = torch.from_numpy(targets)
+  images = torch.from_numpy(images).permute(0, 3, 1, 2).contiguous().to(device)
+  targets = torch.from_numpy(targets).to(device)
   targets = targets.permute(0, 3, 1, 2) if args.net == 'unet' else targets.long()
+  model = model.to(device)
   if args.channels_last:
     model = model.to(memory_format=torch.channels_last)
     images = images.contiguous(memory_format=torch.channels_last)
@@ -143,7 +145,7 @@ def measure_torch(args) -> dict:
 
   def step():
     optimizer.zero_grad(set_to_none=True)
-    with torch.autocast('cpu', dtype=torch.bfloat16, enabled=args.dtype == 'bfloat16'):
+    with torch.autocast(device, dtype=torch.bfloat16, enabled=args.dtype == 'bfloat16'):
       loss = loss_fn(model(images), targets)
     loss.backward()
     optimizer.step()
@@ -153,7 +155,9 @@ def measure_torch(args) -> dict:
       step, batch_size=args.batch, warmup_steps=args.warmup, windows=args.windows,
       steps_per_window=args.steps_per_window, sync=lambda: last_loss[0].item())
   return {**result, 'params': torch_nets.parameter_count(model), 'threads': args.threads,
-          'channels_last': args.channels_last}
+          'channels_last': args.channels_last, 'device': device,
+          'device_peak_mb': (torch.cuda.max_memory_allocated() / 2**20
+                             if device == 'cuda' else None)}
 
 
 def parse_args(argv=None) -> argparse.Namespace:

@@ -56,6 +56,14 @@ def peak_rss_mb() -> float:
   return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def jax_device_peak_mb() -> float | None:
+  """Peak memory of JAX's first device in MiB, where the backend reports it (GPU, TPU)."""
+  import jax  # pylint: disable=import-outside-toplevel
+  stats = jax.devices()[0].memory_stats() or {}
+  peak = stats.get('peak_bytes_in_use')
+  return None if peak is None else peak / 2**20
+
+
 def emit(result: dict) -> None:
   """Prints ``RESULT <json>`` on one line for the parent process to parse."""
   print(RESULT_PREFIX + json.dumps(result, sort_keys=True), flush=True)
