@@ -158,12 +158,7 @@ def main(argv=None) -> None:
   parser = argparse.ArgumentParser(description=__doc__.split('\n', 1)[0])
   parser.add_argument('--measure', choices=sorted(MEASURES), default='step')
   parser.add_argument('--net', choices=NETS, default='resnet50')
-  parser.add_argument('--size', type=int, default=128)
-  parser.add_argument('--batch', type=int, default=16)
-  parser.add_argument('--dtype', choices=('float32', 'bfloat16'), default='float32')
-  parser.add_argument('--windows', type=int, default=5)
-  parser.add_argument('--steps-per-window', type=int, default=5)
-  parser.add_argument('--warmup', type=int, default=3)
+  timing.add_workload_arguments(parser)
   args = parser.parse_args(argv)
   result = MEASURES[args.measure](args)
   timing.emit({'framework': 'mammojax', 'measure': args.measure, 'net': args.net,

@@ -51,6 +51,16 @@ def measure_throughput(step: Callable[[], Any], *, batch_size: int, warmup_steps
           'first_step_seconds': first_step_seconds, 'steps_timed': windows * steps_per_window}
 
 
+def add_workload_arguments(parser) -> None:
+  """The flags every training-step measurement shares: input, dtype and timing windows."""
+  parser.add_argument('--size', type=int, default=128)
+  parser.add_argument('--batch', type=int, default=16)
+  parser.add_argument('--dtype', choices=('float32', 'bfloat16'), default='float32')
+  parser.add_argument('--windows', type=int, default=5)
+  parser.add_argument('--steps-per-window', type=int, default=5)
+  parser.add_argument('--warmup', type=int, default=3)
+
+
 def peak_rss_mb() -> float:
   """This process's peak resident memory in MiB (Linux reports ru_maxrss in KiB)."""
   return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
