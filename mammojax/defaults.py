@@ -56,6 +56,10 @@ def base_config() -> ml_collections.ConfigDict:
   config.train.loss = 'cross_entropy'  # or 'focal'; segmentation: bce_dice, dice, ...
   config.train.class_weights = ''  # '', 'balanced', or one weight per class '1,2.5'
   config.train.keep_checkpoints = 2  # latest checkpoints kept (plus the best)
+  # Most the `latest` saves may block training, as a share of the run's time: after
+  # epochs of a few seconds only every few epochs are saved (always a phase's last).
+  # 1.0 saves after every epoch.
+  config.train.checkpoint_share = 0.02
   # > 1: average the gradients of this many batches before each update (an
   # effective batch of grad_accumulation × data.batch_size in less memory).
   config.train.grad_accumulation = 1

@@ -220,7 +220,8 @@ def train_and_evaluate(config, workdir: str | pathlib.Path, *, on_epoch=None) ->
   write_data_figures(config, run)
   mesh = parallel.create_mesh()
   checkpoints = checkpoint.RunCheckpoints(run.workdir,
-                                         keep_latest=config.train.keep_checkpoints)
+                                         keep_latest=config.train.keep_checkpoints,
+                                         max_blocked_share=config.train.checkpoint_share)
   writer = metric_writer.MetricWriter(run.workdir)
   try:
     progress, state = phase_loop.resume(checkpoints, run.phases, run.params, run.batch_stats,

@@ -150,7 +150,8 @@ def train_and_evaluate(config, run: UNetRun, *, make_hooks, evaluate_best,
   """Resumes or starts ``run``, trains its phases with ``make_hooks(config, run, mesh)``,
   then returns ``evaluate_best(config, run, progress, mesh)``."""
   mesh = parallel.create_mesh()
-  checkpoints = checkpoint.RunCheckpoints(run.workdir, keep_latest=config.train.keep_checkpoints)
+  checkpoints = checkpoint.RunCheckpoints(run.workdir, keep_latest=config.train.keep_checkpoints,
+                                         max_blocked_share=config.train.checkpoint_share)
   writer = metric_writer.MetricWriter(run.workdir, console_keys=console_keys)
   try:
     params, batch_stats = initial_state(config, run, checkpoints)

@@ -87,9 +87,9 @@ def test_sigkill_during_finetune_then_resume_is_exact(smoke_run, tmp_path):
   assert not (tmp_path / 'summary.json').exists()
   result = run_main('--config=configs/finetune.py:smoke', f'--workdir={tmp_path}')
   assert result.returncode == 0, result.stderr[-3000:]
-  # Epoch 3's checkpoint is written in the background: the kill may land before it is
-  # complete, and the run then resumes from epoch 2's.
-  assert re.search(r'Resumed from epoch [23] ', result.stderr), result.stderr[-3000:]
+  # Checkpoints are written in the background, and after short epochs not every epoch
+  # (train.checkpoint_share): the run resumes from the newest one complete at the kill.
+  assert re.search(r'Resumed from epoch [1-5] ', result.stderr), result.stderr[-3000:]
   resumed = json.loads((tmp_path / 'summary.json').read_text())
   for key in ('auc', 'accuracy', 'loss', 'f1'):
     assert resumed['test'][key] == pytest.approx(reference['test'][key], abs=1e-6), key
@@ -116,14 +116,15 @@ def test_a_corrupt_newest_checkpoint_falls_back_to_the_one_before(tmp_path, smok
   workdir = tmp_path / 'corrupt'
   shutil.copytree(smoke_run[0], workdir)
   latest = workdir / 'checkpoints' / 'latest'
-  newest = max(int(p.name) for p in latest.iterdir() if p.name.isdigit())
+  older, newest = sorted(int(p.name) for p in latest.iterdir() if p.name.isdigit())
+  older_epoch = json.loads((latest / str(older) / 'meta' / 'metadata').read_text())['global_epoch']
   for path in (latest / str(newest) / 'state').rglob('*'):
     if path.is_file():
       path.write_bytes(b'corrupt')
   result = run_main('--config=configs/finetune.py:smoke', f'--workdir={workdir}')
   assert result.returncode == 0, result.stderr[-3000:]
   assert f'{newest} cannot be read' in result.stderr
-  assert 'Resumed from epoch 5' in result.stderr  # the smoke run has 6 epochs
+  assert f'Resumed from epoch {older_epoch} ' in result.stderr
   summary = json.loads((workdir / 'summary.json').read_text())
   assert summary['test']['auc'] == pytest.approx(smoke_run[1]['test']['auc'], abs=1e-6)
 

@@ -60,12 +60,26 @@ class ConvBN(nnx.Module):
 def max_pool(x: jax.Array, window: int, stride: int, pad: int = 0) -> jax.Array:
   """Max pooling with explicit zero padding, as Keras' ZeroPadding2D + MaxPool2D.
 
-  Zero padding equals -inf padding here because inputs follow a ReLU.
+  Zero padding equals -inf padding here because inputs follow a ReLU. The
+  maximum is taken over the window's strided slices rather than with
+  ``reduce_window``: XLA's CPU backend differentiates ``reduce_window`` through
+  a select-and-gather over index tensors, about 7× slower than the elementwise
+  maximum's gradient (benchmarks/README.md); values are identical, and tied
+  maxima share the gradient instead of one of them taking it all.
   """
   if pad:
     x = jnp.pad(x, ((0, 0), (pad, pad), (pad, pad), (0, 0)))
-  return nnx.max_pool(x, (window, window), strides=(stride, stride),
-                      padding='VALID')
+  rows = (x.shape[1] - window) // stride + 1
+  cols = (x.shape[2] - window) // stride + 1
+  if rows < 1 or cols < 1:
+    raise ValueError(f'max_pool: a {window}×{window} window does not fit a '
+                     f'{x.shape[1]}×{x.shape[2]} feature map; use larger input images.')
+  pooled = None
+  for i in range(window):
+    for j in range(window):
+      tap = x[:, i:i + (rows - 1) * stride + 1:stride, j:j + (cols - 1) * stride + 1:stride, :]
+      pooled = tap if pooled is None else jnp.maximum(pooled, tap)
+  return pooled
 
 
 class BlockBackbone(nnx.Module):

@@ -126,7 +126,7 @@ class EncoderLevel(nnx.Module):
 
   def __call__(self, x: jax.Array, *, train: bool) -> jax.Array:
     if self.pool:
-      x = nnx.max_pool(x, (2, 2), strides=(2, 2), padding='VALID')
+      x = layers.max_pool(x, 2, 2)
     return self.convs(x, train=train)
 
 

@@ -13,8 +13,11 @@ the optimizer state's structure depends on the phase it belongs to.
 
 import logging
 import pathlib
+import time
 
 import jax
+from jax.experimental import multihost_utils
+import numpy as np
 import orbax.checkpoint as ocp
 
 
@@ -30,6 +33,14 @@ def _abstract(target, sharding):
                       target)
 
 
+def _agreed(decision: bool) -> bool:
+  """Process 0's decision on every process: Orbax saves are collective, and each
+  process's clock would decide differently."""
+  if jax.process_count() == 1:
+    return decision
+  return bool(multihost_utils.broadcast_one_to_all(np.bool_(decision)))
+
+
 def has_checkpoint(workdir: str | pathlib.Path) -> bool:
   """Whether the workdir holds a finished ``latest`` checkpoint to resume from."""
   latest = pathlib.Path(workdir) / 'checkpoints' / 'latest'
@@ -37,12 +48,40 @@ def has_checkpoint(workdir: str | pathlib.Path) -> bool:
 
 
 class RunCheckpoints:
-  """The ``checkpoints/latest`` and ``checkpoints/best`` managers of a workdir."""
+  """The ``checkpoints/latest`` and ``checkpoints/best`` managers of a workdir.
 
-  def __init__(self, workdir: str | pathlib.Path, *, keep_latest: int = 2):
+  ``max_blocked_share`` bounds the time ``save_latest`` blocks training, as a
+  share of the wall time since this object was made (``train.checkpoint_share``).
+  """
+
+  def __init__(self, workdir: str | pathlib.Path, *, keep_latest: int = 2,
+               max_blocked_share: float = 1.0):
     root = pathlib.Path(workdir) / 'checkpoints'
     self.latest = _manager(root / 'latest', keep_latest)
     self.best = _manager(root / 'best', 1)
+    self.max_blocked_share = max_blocked_share
+    self._started = time.perf_counter()
+    self._blocked = 0.0  # seconds save_latest has blocked so far
+    self._last_blocked = 0.0
+
+  def save_latest(self, step: int, state, meta: dict, *, force: bool = False) -> bool:
+    """Starts an asynchronous ``latest`` save unless it would exceed the blocking budget.
+
+    A save is skipped when the time saves have blocked, plus the last save's
+    block, would pass ``max_blocked_share`` of the wall time so far: with short
+    epochs (seconds) only every few epochs are saved, bounding the work a
+    kill -9 can lose to about (one save's block ÷ share) seconds. ``force``
+    saves regardless (the end of a phase). Returns whether it saved.
+    """
+    elapsed = time.perf_counter() - self._started
+    if not force and not _agreed(
+        self._blocked + self._last_blocked <= self.max_blocked_share * elapsed):
+      return False
+    start = time.perf_counter()
+    self.save(self.latest, step, state, meta)
+    self._last_blocked = time.perf_counter() - start
+    self._blocked += self._last_blocked
+    return True
 
   def save(self, manager: ocp.CheckpointManager, step: int, state, meta: dict, *,
            wait: bool = False) -> None:

@@ -135,8 +135,10 @@ def _run_phases(hooks, phases, state, progress, guard, *, mesh, checkpoints, wri
                          {'params': state.params, 'batch_stats': state.batch_stats},
                          {'epoch': progress.global_epoch,
                           f'val_{hooks.monitor}': progress.best_val_metric}, wait=True)
-      # Written in the background while the next epoch trains.
-      checkpoints.save(checkpoints.latest, int(state.step), state, progress.to_json())
+      # Written in the background while the next epoch trains; after short epochs, only
+      # as often as train.checkpoint_share allows, and always at the end of a phase.
+      checkpoints.save_latest(int(state.step), state, progress.to_json(),
+                              force=progress.phase_finished(phase.config))
       elapsed = sum(progress.phase_seconds.values())
       remaining = total_epochs - progress.global_epoch  # upper bound (early stopping)
       writer.write_epoch(progress.history, elapsed / progress.global_epoch * remaining)

@@ -39,3 +39,29 @@ def test_other_kernels_use_xla_convolution():
   for a, b in zip(jax.tree.leaves(ours), jax.tree.leaves(xla)):
     np.testing.assert_array_equal(a, b)
   assert 'conv_general_dilated' in str(jaxpr)
+
+
+@pytest.mark.parametrize('window,stride,pad', [(3, 2, 1), (2, 2, 0), (3, 2, 0), (3, 1, 0)])
+def test_max_pool_matches_reduce_window(window, stride, pad):
+  rng = np.random.default_rng(0)
+  x = jnp.asarray(rng.normal(size=(2, 11, 9, 3)), jnp.float32)  # no ties: gradients agree
+  padded = jnp.pad(x, ((0, 0), (pad, pad), (pad, pad), (0, 0)), constant_values=-jnp.inf)
+
+  def reference(x):
+    return jax.lax.reduce_window(x, -jnp.inf, jax.lax.max, (1, window, window, 1),
+                                 (1, stride, stride, 1), 'VALID')
+
+  ours = layers.max_pool(jax.nn.relu(x), window, stride, pad)
+  np.testing.assert_array_equal(ours, reference(jnp.pad(jax.nn.relu(x), (
+      (0, 0), (pad, pad), (pad, pad), (0, 0)))))
+  weights = jnp.asarray(rng.normal(size=ours.shape), jnp.float32)
+  ours_grad = jax.grad(lambda x: jnp.sum(layers.max_pool(x, window, stride) * weights))(padded)
+  xla_grad = jax.grad(lambda x: jnp.sum(reference(x) * weights))(padded)
+  np.testing.assert_allclose(ours_grad, xla_grad, rtol=1e-6)
+  assert 'reduce_window' not in str(jax.make_jaxpr(layers.max_pool, static_argnums=(1, 2))(
+      x, window, stride))
+
+
+def test_max_pool_too_small_input_names_the_fix():
+  with pytest.raises(ValueError, match='larger input images'):
+    layers.max_pool(jnp.zeros((1, 2, 2, 1)), 3, 2)
