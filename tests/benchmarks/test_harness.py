@@ -48,3 +48,17 @@ def test_a_training_row_gives_ratios_and_utilisation():
   table = run.training_table([row])
   assert '| resnet50 | 128 | 16 | float32 | 30.0 | 15.0 | 40.0 (channels-last) | 2.00 | 0.75 |' \
       in table
+
+
+def test_profile_splits_the_step_by_kind_of_operation():
+  done = subprocess.run([sys.executable, 'benchmarks/profile_step.py', '--net', 'small_cnn',
+                         '--size', '32', '--batch', '4', '--steps', '1'], cwd=REPO,
+                        capture_output=True, text=True, timeout=300, check=False)
+  assert done.returncode == 0, done.stderr[-2000:]
+  [result] = timing.parse_results(done.stdout)
+  by_kind = result['ms_per_step_by_kind']
+  assert by_kind['convolution'] > 0  # the small CNN's 3×3 convolutions
+  assert set(by_kind) <= {'convolution', 'matmul', 'pooling', 'reduction', 'layout copy',
+                          'elementwise/other'}
+  assert len(result['slowest']) == 10 and all(s['ms'] > 0 for s in result['slowest'])
+  assert '| kind | ms per step | share |' in done.stdout
