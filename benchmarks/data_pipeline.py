@@ -64,13 +64,13 @@ def measure_pipeline(source, *, batch_size: int, augmentation: str, epochs: int 
   return statistics.median(rates)
 
 
-def measure_training_step(config, *, steps_timed: int = 30) -> float:
+def measure_training_step(config) -> float:
   """Images/s of the default training step, every block trainable (its slowest phase)."""
   model = models.create_classifier(config.model, seed=0, load_pretrained=False)
   graphdef, params, batch_stats = steps.split_model(model)
   phase = loop.resolve_phases(config, params, model.block_names)[-1]
   mesh = parallel.create_mesh()
-  state = loop.make_state(params, batch_stats, phase.tx, mesh)
+  state = [loop.make_state(params, batch_stats, phase.tx, mesh)]
   step_fn = steps.jit_train_step(steps.StepConfig(graphdef, phase.frozen_blocks, 0), phase.tx,
                                  mesh)
   size, batch_size = config.data.patch_size, config.data.batch_size
@@ -79,16 +79,16 @@ def measure_training_step(config, *, steps_timed: int = 30) -> float:
            'label': rng.integers(0, 2, batch_size).astype(np.int32),
            'weight': np.ones(batch_size, np.float32)}
   scale = jax.device_put(np.float32(1.0), parallel.replicated(mesh))
+
+  def step():
+    state[0], _ = step_fn(state[0], device_batch, scale)
+
   with jax.set_mesh(mesh):
     device_batch = parallel.put_batch(batch, mesh)
-    for _ in range(3):  # compile and warm up
-      state, _ = step_fn(state, device_batch, scale)
-    jax.block_until_ready(state)
-    start = time.perf_counter()
-    for _ in range(steps_timed):
-      state, _ = step_fn(state, device_batch, scale)
-    jax.block_until_ready(state)
-  return steps_timed * batch_size / (time.perf_counter() - start)
+    return timing.measure_throughput(step, batch_size=batch_size, windows=3,
+                                     steps_per_window=10,
+                                     sync=lambda: jax.block_until_ready(state[0]))[
+                                         'images_per_second']
 
 
 def write_table(rows: list[dict], out: pathlib.Path) -> str:

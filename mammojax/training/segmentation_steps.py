@@ -10,13 +10,12 @@ import dataclasses
 import functools
 from typing import Any
 
-from flax import nnx
 import jax
 import jax.numpy as jnp
 import optax
 
 from mammojax.models import unet
-from mammojax.training import parallel, precision, segmentation_losses
+from mammojax.training import parallel, segmentation_losses, steps
 from mammojax.training.steps import TrainState
 
 
@@ -31,15 +30,6 @@ class StepConfig:
   frozen_blocks: int
   loss: str = 'bce_dice'
   dtype: str = 'float32'  # compute dtype (config.dtype); parameters stay float32
-
-
-def _outputs(graphdef, params, batch_stats, images, *, train: bool, frozen_blocks: int = 0,
-             dtype: str = 'float32'):
-  """Float32 outputs, computed in ``dtype`` (see ``precision``), and the BatchNorm state."""
-  model = precision.set_compute_dtype(nnx.merge(graphdef, params, batch_stats), dtype)
-  outputs = model(images.astype(precision.compute_dtype(dtype)), train=train,
-                  frozen_blocks=frozen_blocks)
-  return outputs.astype(jnp.float32), nnx.to_pure_dict(nnx.state(model, nnx.BatchStat))
 
 
 def step_loss(config: StepConfig, outputs: jax.Array, batch: dict) -> jax.Array:
@@ -58,9 +48,9 @@ def train_step(config: StepConfig, tx: optax.GradientTransformation, state: Trai
   """One optimisation step; ``lr_scale`` comes from reduce-on-plateau."""
 
   def loss_fn(params):
-    outputs, batch_stats = _outputs(config.graphdef, params, state.batch_stats, batch['image'],
-                                    train=True, frozen_blocks=config.frozen_blocks,
-                                    dtype=config.dtype)
+    outputs, batch_stats = steps.apply_model(
+        config.graphdef, params, state.batch_stats, batch['image'], train=True,
+        frozen_blocks=config.frozen_blocks, dtype=config.dtype)
     return step_loss(config, outputs, batch), batch_stats
 
   (loss, batch_stats), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
@@ -73,8 +63,8 @@ def train_step(config: StepConfig, tx: optax.GradientTransformation, state: Trai
 
 def predict_step(graphdef, sigmoid: bool, dtype: str, params, batch_stats, batch: dict):
   """Mask probabilities (sigmoid) or the reconstruction, in inference mode."""
-  outputs, _ = _outputs(graphdef, params, batch_stats, batch['image'], train=False,
-                        dtype=dtype)
+  outputs, _ = steps.apply_model(graphdef, params, batch_stats, batch['image'], train=False,
+                                 dtype=dtype)
   return jax.nn.sigmoid(outputs) if sigmoid else outputs
 
 

@@ -44,17 +44,17 @@ def split_model(model: nnx.Module):
   return graphdef, nnx.to_pure_dict(params), nnx.to_pure_dict(batch_stats)
 
 
-def apply_model(graphdef, params, batch_stats, images, *, train: bool,
-                frozen_blocks: int = 0, dropout_key=None, dtype: str = 'float32'):
-  """Float32 logits and the BatchNorm statistics after the call.
+def apply_model(graphdef, params, batch_stats, images, *, dtype: str = 'float32',
+                **call_kwargs):
+  """Float32 outputs and the BatchNorm statistics after ``model(images, **call_kwargs)``.
 
-  The network computes in ``dtype`` (see ``precision``); the caller's
-  parameters and their gradients stay float32.
+  ``call_kwargs`` are the model's: ``train``, ``frozen_blocks``, and for a
+  classifier ``dropout_key``. The network computes in ``dtype`` (see
+  ``precision``); the caller's parameters and their gradients stay float32.
   """
   model = precision.set_compute_dtype(nnx.merge(graphdef, params, batch_stats), dtype)
-  logits = model(images.astype(precision.compute_dtype(dtype)), train=train,
-                 frozen_blocks=frozen_blocks, dropout_key=dropout_key)
-  return logits.astype(jnp.float32), nnx.to_pure_dict(nnx.state(model, nnx.BatchStat))
+  outputs = model(images.astype(precision.compute_dtype(dtype)), **call_kwargs)
+  return outputs.astype(jnp.float32), nnx.to_pure_dict(nnx.state(model, nnx.BatchStat))
 
 
 def train_step(config: StepConfig, tx: optax.GradientTransformation, state: TrainState,
