@@ -14,6 +14,7 @@ from flax import nnx
 import jax
 import jax.numpy as jnp
 
+from mammojax.models import batchnorm
 from mammojax.models import layers
 
 _KERAS_BN_EPSILON = 1.001e-5
@@ -27,8 +28,8 @@ STAGE_DEPTHS = {
 }
 
 
-def _batch_norm(features: int, *, momentum: float, rngs: nnx.Rngs) -> nnx.BatchNorm:
-  return nnx.BatchNorm(features, momentum=momentum, epsilon=_KERAS_BN_EPSILON, rngs=rngs)
+def _batch_norm(features: int, *, momentum: float, rngs: nnx.Rngs) -> batchnorm.BatchNorm:
+  return batchnorm.BatchNorm(features, momentum=momentum, epsilon=_KERAS_BN_EPSILON, rngs=rngs)
 
 
 def _conv(in_features: int, out_features: int, kernel_size: int, *,

@@ -17,6 +17,7 @@ from flax import nnx
 import jax
 import jax.numpy as jnp
 
+from mammojax.models import batchnorm
 from mammojax.models import layers
 
 _KERAS_BN_EPSILON = 1e-3
@@ -36,7 +37,7 @@ class Conv2dBN(nnx.Module):
     self.conv = nnx.Conv(in_features, out_features, tuple(kernel_size),
                          strides=(strides, strides), padding=padding, use_bias=False,
                          conv_general_dilated=layers.conv_general_dilated, rngs=rngs)
-    self.bn = nnx.BatchNorm(out_features, use_scale=False, epsilon=_KERAS_BN_EPSILON,
+    self.bn = batchnorm.BatchNorm(out_features, use_scale=False, epsilon=_KERAS_BN_EPSILON,
                             momentum=momentum, rngs=rngs)
 
   def __call__(self, x: jax.Array, *, train: bool) -> jax.Array:

@@ -1,8 +1,12 @@
 """Small building blocks shared by the backbones."""
 
+import functools
+
 from flax import nnx
 import jax
 import jax.numpy as jnp
+
+from mammojax.models import batchnorm
 
 _CHANNELS_LAST = ('NHWC', 'HWIO', 'NHWC')
 
@@ -50,7 +54,7 @@ class ConvBN(nnx.Module):
                          strides=(strides, strides), padding=padding,
                          use_bias=use_bias, conv_general_dilated=conv_general_dilated,
                          rngs=rngs)
-    self.bn = nnx.BatchNorm(out_features, momentum=momentum, epsilon=epsilon,
+    self.bn = batchnorm.BatchNorm(out_features, momentum=momentum, epsilon=epsilon,
                             use_scale=use_scale, rngs=rngs)
 
   def __call__(self, x: jax.Array, *, train: bool) -> jax.Array:
@@ -62,10 +66,10 @@ def max_pool(x: jax.Array, window: int, stride: int, pad: int = 0) -> jax.Array:
 
   Zero padding equals -inf padding here because inputs follow a ReLU. The
   maximum is taken over the window's strided slices rather than with
-  ``reduce_window``: XLA's CPU backend differentiates ``reduce_window`` through
-  a select-and-gather over index tensors, about 7× slower than the elementwise
-  maximum's gradient (benchmarks/README.md); values are identical, and tied
-  maxima share the gradient instead of one of them taking it all.
+  ``reduce_window``, whose gradient XLA's CPU backend computes through a
+  select-and-gather over index tensors; the gradient is ``_max_pool_backward``
+  (benchmarks/README.md). Values and gradients equal ``reduce_window``'s: a
+  tied maximum's gradient goes to the first tap in row-major order.
   """
   if pad:
     x = jnp.pad(x, ((0, 0), (pad, pad), (pad, pad), (0, 0)))
@@ -74,12 +78,50 @@ def max_pool(x: jax.Array, window: int, stride: int, pad: int = 0) -> jax.Array:
   if rows < 1 or cols < 1:
     raise ValueError(f'max_pool: a {window}×{window} window does not fit a '
                      f'{x.shape[1]}×{x.shape[2]} feature map; use larger input images.')
-  pooled = None
-  for i in range(window):
-    for j in range(window):
-      tap = x[:, i:i + (rows - 1) * stride + 1:stride, j:j + (cols - 1) * stride + 1:stride, :]
-      pooled = tap if pooled is None else jnp.maximum(pooled, tap)
-  return pooled
+  return _max_pool_valid(x, window, stride)
+
+
+def _taps(x, window, stride):
+  """The window's ``window²`` strided slices of ``x``, row-major."""
+  rows = (x.shape[1] - window) // stride + 1
+  cols = (x.shape[2] - window) // stride + 1
+  return [x[:, i:i + (rows - 1) * stride + 1:stride, j:j + (cols - 1) * stride + 1:stride, :]
+          for i in range(window) for j in range(window)]
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(1, 2))
+def _max_pool_valid(x, window, stride):
+  return _max_pool_forward(x, window, stride)[0]
+
+
+def _max_pool_forward(x, window, stride):
+  taps = _taps(x, window, stride)
+  pooled = functools.reduce(jnp.maximum, taps)
+  # Index of the first tap holding the maximum: the backward pass reads it
+  # instead of recomputing the maximum once per tap, as autodiff's fusion does.
+  winner = jnp.full(pooled.shape, len(taps), jnp.int8)
+  for index in reversed(range(len(taps))):
+    winner = jnp.where(taps[index] == pooled, jnp.int8(index), winner)
+  return pooled, (winner, x.shape)
+
+
+def _max_pool_backward(window, stride, residuals, grad):
+  winner, shape = residuals
+  rows, cols = grad.shape[1:3]
+  zero = jnp.zeros((), grad.dtype)
+  total = None
+  for index in range(window * window):
+    i, j = divmod(index, window)
+    routed = jnp.where(winner == index, grad, zero)
+    # Scatter the tap's share back to its strided positions with interior padding.
+    placed = jax.lax.pad(routed, zero, (
+        (0, 0, 0), (i, shape[1] - i - (rows - 1) * stride - 1, stride - 1),
+        (j, shape[2] - j - (cols - 1) * stride - 1, stride - 1), (0, 0, 0)))
+    total = placed if total is None else total + placed
+  return (total,)
+
+
+_max_pool_valid.defvjp(_max_pool_forward, _max_pool_backward)
 
 
 class BlockBackbone(nnx.Module):

@@ -15,6 +15,7 @@ Blocks, named as in Keras:
 from flax import nnx
 import jax
 
+from mammojax.models import batchnorm
 from mammojax.models import layers
 
 _KERAS_BN_EPSILON = 1e-3
@@ -44,7 +45,7 @@ class _DepthwiseConvBN(nnx.Module):
     self.conv = nnx.Conv(features, features, (3, 3), strides=(strides, strides),
                          padding=padding, feature_group_count=features, use_bias=False,
                          rngs=rngs)
-    self.bn = nnx.BatchNorm(features, momentum=momentum, epsilon=_KERAS_BN_EPSILON,
+    self.bn = batchnorm.BatchNorm(features, momentum=momentum, epsilon=_KERAS_BN_EPSILON,
                             rngs=rngs)
 
   def __call__(self, x: jax.Array, *, train: bool) -> jax.Array:

@@ -19,6 +19,7 @@ import jax
 import jax.numpy as jnp
 
 from mammojax.models import attention as attention_lib
+from mammojax.models import batchnorm
 from mammojax.models import layers
 
 PADDINGS = ('SAME', 'VALID')
@@ -92,7 +93,7 @@ class ConvNormReLU(nnx.Module):
     # Without a norm layer the convolution needs its own bias.
     self.conv = nnx.Conv(in_features, out_features, (3, 3), padding=padding,
                          use_bias=norm == 'none', rngs=rngs)
-    self.bn = (nnx.BatchNorm(out_features, momentum=momentum, rngs=rngs)
+    self.bn = (batchnorm.BatchNorm(out_features, momentum=momentum, rngs=rngs)
                if norm == 'batch' else None)
 
   def __call__(self, x: jax.Array, *, train: bool) -> jax.Array:
