@@ -72,19 +72,27 @@ class BatchNorm(nnx.BatchNorm):
   ``momentum · running + (1 - momentum) · batch``.
   """
 
-  def __call__(self, x, use_running_average=None, *, mask=None):
+  def __call__(self, x, use_running_average=None, *, mask=None, shift=None):
+    """Normalises ``x + shift`` (``shift``: a per-channel offset the caller left out).
+
+    In training the batch mean cancels ``shift`` exactly, so it only moves the
+    running mean; ``ConvBN`` uses this to skip adding a convolution's bias.
+    """
     use_running_average = (self.use_running_average if use_running_average is None
                            else use_running_average)
     if (use_running_average is not False or mask is not None
         or self.axis not in (-1, x.ndim - 1) or self.axis_name is not None
         or not self.use_fast_variance):
-      return super().__call__(x, use_running_average, mask=mask)
+      return super().__call__(x if shift is None else x + shift, use_running_average,
+                              mask=mask)
     dtype = self.dtype or jnp.result_type(x, jnp.float32)
     scale = (self.scale[...] if self.scale is not None
              else jnp.ones(x.shape[-1], jnp.float32)).astype(jnp.float32)
     bias = (self.bias[...] if self.bias is not None
             else jnp.zeros(x.shape[-1], jnp.float32)).astype(jnp.float32)
     y, mean, var = normalize_batch(x.astype(dtype), scale, bias, self.epsilon)
+    if shift is not None:
+      mean = mean + shift.astype(jnp.float32)
     self.mean[...] = jax.lax.stop_gradient(
         self.momentum * self.mean[...] + (1 - self.momentum) * mean)
     self.var[...] = jax.lax.stop_gradient(

@@ -55,10 +55,24 @@ class ConvBN(nnx.Module):
                          use_bias=use_bias, conv_general_dilated=conv_general_dilated,
                          rngs=rngs)
     self.bn = batchnorm.BatchNorm(out_features, momentum=momentum, epsilon=epsilon,
-                            use_scale=use_scale, rngs=rngs)
+                                  use_scale=use_scale, rngs=rngs)
 
   def __call__(self, x: jax.Array, *, train: bool) -> jax.Array:
-    return self.bn(self.conv(x), use_running_average=not train)
+    if not train or self.conv.bias is None:
+      return self.bn(self.conv(x), use_running_average=not train)
+    # Training-mode BatchNorm subtracts the batch mean, which cancels the conv's
+    # bias exactly (Keras' ResNet has one): adding it would cost a pass over the
+    # activations for a zero gradient, so only the running mean moves by it.
+    return self.bn(self._convolve_without_bias(x), use_running_average=False,
+                   shift=self.conv.bias[...])
+
+  def _convolve_without_bias(self, x: jax.Array) -> jax.Array:
+    conv = self.conv
+    x, kernel = conv.promote_dtype((x, conv.kernel[...]), dtype=conv.dtype)
+    return conv_general_dilated(x, kernel, conv.strides, conv.padding,
+                                dimension_numbers=jax.lax.conv_dimension_numbers(
+                                    x.shape, kernel.shape, _CHANNELS_LAST),
+                                precision=conv.precision)
 
 
 def max_pool(x: jax.Array, window: int, stride: int, pad: int = 0) -> jax.Array:

@@ -1,5 +1,7 @@
-"""1×1 convolutions as matrix products give XLA's convolution, values and gradients."""
+"""Layers rewritten for speed give the reference values and gradients: 1×1 convolutions
+as matrix products, max pooling, ConvBN without its cancelled bias."""
 
+from flax import nnx
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -65,3 +67,24 @@ def test_max_pool_matches_reduce_window(window, stride, pad):
 def test_max_pool_too_small_input_names_the_fix():
   with pytest.raises(ValueError, match='larger input images'):
     layers.max_pool(jnp.zeros((1, 2, 2, 1)), 3, 2)
+
+
+@pytest.mark.parametrize('padding', ['SAME', ((3, 3), (3, 3))])
+def test_conv_bn_training_skips_the_bias_that_batchnorm_cancels(padding):
+  rng = np.random.default_rng(3)
+  x = jnp.asarray(rng.normal(size=(3, 10, 10, 4)), jnp.float32)
+  unit = layers.ConvBN(4, 6, 7 if padding != 'SAME' else 3, strides=2, padding=padding,
+                       use_bias=True, rngs=nnx.Rngs(0))
+  unit.conv.bias[...] = jnp.linspace(-3.0, 3.0, 6)
+  reference = nnx.BatchNorm(6, momentum=0.9, epsilon=1e-3, rngs=nnx.Rngs(0))
+  expected = reference(unit.conv(x), use_running_average=False)
+
+  np.testing.assert_allclose(unit(x, train=True), expected, rtol=1e-4, atol=1e-4)
+  np.testing.assert_allclose(unit.bn.mean[...], reference.mean[...], rtol=1e-5, atol=1e-6)
+  np.testing.assert_allclose(unit.bn.var[...], reference.var[...], rtol=1e-4)
+  # Inference adds the bias and subtracts the running mean that holds it.
+  np.testing.assert_allclose(unit(x, train=False),
+                             reference(unit.conv(x), use_running_average=True), rtol=1e-5, atol=1e-5)
+  grads = nnx.grad(lambda unit: jnp.sum(jnp.tanh(unit(x, train=True))))(unit)
+  np.testing.assert_array_equal(grads['conv']['bias'][...], 0.0)  # exactly: not rounding noise
+  assert np.abs(grads['conv']['kernel'][...]).max() > 0
