@@ -38,7 +38,7 @@ class Conv2dBN(nnx.Module):
                          strides=(strides, strides), padding=padding, use_bias=False,
                          conv_general_dilated=layers.conv_general_dilated, rngs=rngs)
     self.bn = batchnorm.BatchNorm(out_features, use_scale=False, epsilon=_KERAS_BN_EPSILON,
-                            momentum=momentum, rngs=rngs)
+                                  momentum=momentum, rngs=rngs)
 
   def __call__(self, x: jax.Array, *, train: bool) -> jax.Array:
     return nnx.relu(self.bn(self.conv(x), use_running_average=not train))

@@ -20,14 +20,18 @@ def conv_general_dilated(lhs, rhs, window_strides, padding, lhs_dilation=None,
   (pixels × in) @ (in × out) product, and XLA's CPU backend runs that product
   2-3× faster than the same convolution, backward pass included (measured in
   benchmarks/README.md); on accelerators both lower to the same matmul.
+  Depthwise convolutions (one filter per channel) go to ``depthwise_conv``.
   Everything else goes to XLA's convolution unchanged.
   """
-  pointwise = (lhs.ndim == 4 and rhs.shape[:2] == (1, 1) and feature_group_count == 1
-               and padding in ('SAME', 'VALID') and not kwargs.get('out_sharding')
-               and kwargs.get('preferred_element_type') is None
-               and all(d == 1 for d in (lhs_dilation or (1, 1)) + (rhs_dilation or (1, 1)))
-               and dimension_numbers == jax.lax.conv_dimension_numbers(
-                   lhs.shape, rhs.shape, _CHANNELS_LAST))
+  plain = (lhs.ndim == 4 and not kwargs.get('out_sharding')
+           and kwargs.get('preferred_element_type') is None
+           and all(d == 1 for d in (lhs_dilation or (1, 1)) + (rhs_dilation or (1, 1)))
+           and dimension_numbers == jax.lax.conv_dimension_numbers(
+               lhs.shape, rhs.shape, _CHANNELS_LAST))
+  if plain and feature_group_count == lhs.shape[-1] == rhs.shape[-1] > 1:
+    return depthwise_conv(lhs, rhs, window_strides, padding)
+  pointwise = (plain and rhs.shape[:2] == (1, 1) and feature_group_count == 1
+               and padding in ('SAME', 'VALID'))
   if not pointwise:
     return jax.lax.conv_general_dilated(lhs, rhs, window_strides, padding, lhs_dilation,
                                         rhs_dilation, dimension_numbers, feature_group_count,
@@ -36,6 +40,29 @@ def conv_general_dilated(lhs, rhs, window_strides, padding, lhs_dilation=None,
   x = lhs[:, ::rows, ::cols, :]  # 'SAME' and 'VALID' agree for a 1×1 window
   product = jnp.dot(x.reshape(-1, x.shape[-1]), rhs[0, 0], precision=precision)
   return product.reshape(*x.shape[:-1], rhs.shape[-1])
+
+
+def depthwise_conv(x: jax.Array, kernel: jax.Array, strides, padding) -> jax.Array:
+  """A depthwise convolution (``kernel``: kh × kw × 1 × channels) as a sum of scaled taps.
+
+  Each output is Σ over the window of (shifted input slice) × (that tap's
+  per-channel weight): elementwise work that XLA fuses into one loop, forward
+  and backward. XLA's CPU backend runs the grouped convolution this replaces
+  4-80× slower (MobileNet's 3×3 layers, benchmarks/README.md).
+  """
+  window = kernel.shape[:2]
+  if isinstance(padding, str):
+    padding = jax.lax.padtype_to_pads(x.shape[1:3], window, strides, padding)
+  x = jnp.pad(x, ((0, 0), *padding, (0, 0)))
+  rows = (x.shape[1] - window[0]) // strides[0] + 1
+  cols = (x.shape[2] - window[1]) // strides[1] + 1
+  total = None
+  for i in range(window[0]):
+    for j in range(window[1]):
+      tap = x[:, i:i + (rows - 1) * strides[0] + 1:strides[0],
+              j:j + (cols - 1) * strides[1] + 1:strides[1], :] * kernel[i, j, 0]
+      total = tap if total is None else total + tap
+  return total
 
 
 class ConvBN(nnx.Module):

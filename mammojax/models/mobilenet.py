@@ -44,9 +44,9 @@ class _DepthwiseConvBN(nnx.Module):
                rngs: nnx.Rngs):
     self.conv = nnx.Conv(features, features, (3, 3), strides=(strides, strides),
                          padding=padding, feature_group_count=features, use_bias=False,
-                         rngs=rngs)
+                         conv_general_dilated=layers.conv_general_dilated, rngs=rngs)
     self.bn = batchnorm.BatchNorm(features, momentum=momentum, epsilon=_KERAS_BN_EPSILON,
-                            rngs=rngs)
+                                  rngs=rngs)
 
   def __call__(self, x: jax.Array, *, train: bool) -> jax.Array:
     return self.bn(self.conv(x), use_running_average=not train)

@@ -88,3 +88,22 @@ def test_conv_bn_training_skips_the_bias_that_batchnorm_cancels(padding):
   grads = nnx.grad(lambda unit: jnp.sum(jnp.tanh(unit(x, train=True))))(unit)
   np.testing.assert_array_equal(grads['conv']['bias'][...], 0.0)  # exactly: not rounding noise
   assert np.abs(grads['conv']['kernel'][...]).max() > 0
+
+
+@pytest.mark.parametrize('strides,padding', [((1, 1), 'SAME'), ((2, 2), ((0, 1), (0, 1))),
+                                             ((2, 2), 'SAME'), ((1, 1), 'VALID')])
+def test_depthwise_matches_xla_grouped_convolution(strides, padding):
+  rng = np.random.default_rng(4)
+  x = jnp.asarray(rng.normal(size=(2, 9, 8, 6)), jnp.float32)
+  w = jnp.asarray(rng.normal(size=(3, 3, 1, 6)), jnp.float32)
+  numbers = jax.lax.conv_dimension_numbers(x.shape, w.shape, NHWC)
+
+  def loss(conv):
+    return lambda x, w: jnp.sum(jnp.sin(conv(x, w, strides, padding, dimension_numbers=numbers,
+                                             feature_group_count=6)))
+
+  ours = jax.value_and_grad(loss(layers.conv_general_dilated), argnums=(0, 1))(x, w)
+  xla = jax.value_and_grad(loss(jax.lax.conv_general_dilated), argnums=(0, 1))(x, w)
+  for a, b in zip(jax.tree.leaves(ours), jax.tree.leaves(xla)):
+    np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)
+  assert 'conv_general_dilated' not in str(jax.make_jaxpr(loss(layers.conv_general_dilated))(x, w))
