@@ -65,6 +65,33 @@ def depthwise_conv(x: jax.Array, kernel: jax.Array, strides, padding) -> jax.Arr
   return total
 
 
+def patch_conv_transpose(module: nnx.ConvTranspose, x: jax.Array) -> jax.Array:
+  """``module(x)`` for a transposed convolution whose stride equals its kernel ('VALID').
+
+  Each input pixel then paints its own kh × kw output patch: one matrix
+  product (pixels × in) @ (in × kh·kw·out) and a depth-to-space reshape. XLA's
+  CPU backend computes the same layer's kernel gradient as a dilated
+  convolution over the whole image, about a third of a U-Net step at 256 px
+  (benchmarks/README.md). Values equal ``nnx.ConvTranspose``'s, whose kernel is
+  applied flipped in space (``lax.conv_transpose``).
+  """
+  window = tuple(module.kernel_size)
+  if (tuple(module.strides or (1, 1)) != window or module.padding != 'VALID' or x.ndim != 4
+      or module.transpose_kernel or module.kernel_dilation not in (None, 1, (1, 1))):
+    return module(x)
+  bias = module.bias[...] if module.bias is not None else None
+  x, kernel, bias = module.promote_dtype((x, module.kernel[...], bias), dtype=module.dtype)
+  batch, rows, cols, features = x.shape
+  kernel = kernel[::-1, ::-1]
+  out = kernel.shape[-1]
+  painted = jnp.dot(x.reshape(-1, features),
+                    kernel.transpose(2, 0, 1, 3).reshape(features, -1),
+                    precision=module.precision)
+  painted = painted.reshape(batch, rows, cols, *window, out).transpose(0, 1, 3, 2, 4, 5)
+  painted = painted.reshape(batch, rows * window[0], cols * window[1], out)
+  return painted if bias is None else painted + bias
+
+
 class ConvBN(nnx.Module):
   """Convolution followed by BatchNorm.
 

@@ -210,7 +210,7 @@ class DecoderLevel(nnx.Module):
                             **kwargs)
 
   def __call__(self, x: jax.Array, skip: jax.Array | None, *, train: bool) -> jax.Array:
-    up = self.up(x)
+    up = layers.patch_conv_transpose(self.up, x)
     if skip is not None:
       skip = center_crop(skip, up.shape[1:3])
       if self.gate is not None:

@@ -107,3 +107,27 @@ def test_depthwise_matches_xla_grouped_convolution(strides, padding):
   for a, b in zip(jax.tree.leaves(ours), jax.tree.leaves(xla)):
     np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)
   assert 'conv_general_dilated' not in str(jax.make_jaxpr(loss(layers.conv_general_dilated))(x, w))
+
+
+@pytest.mark.parametrize('window', [2, 3])
+def test_patch_conv_transpose_matches_flax_values_and_gradients(window):
+  up = nnx.ConvTranspose(5, 3, (window, window), strides=(window, window), padding='VALID',
+                         rngs=nnx.Rngs(0))
+  up.bias[...] = jnp.arange(3.0)
+  x = jnp.asarray(np.random.default_rng(5).normal(size=(2, 4, 6, 5)), jnp.float32)
+
+  def loss(up, x, conv):
+    return jnp.sum(jnp.sin(conv(up, x)))
+
+  ours = nnx.value_and_grad(loss, argnums=(0, 1))(up, x, layers.patch_conv_transpose)
+  flax_ = nnx.value_and_grad(loss, argnums=(0, 1))(up, x, lambda up, x: up(x))
+  for a, b in zip(jax.tree.leaves(ours), jax.tree.leaves(flax_)):
+    np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)
+  jaxpr = str(jax.make_jaxpr(lambda x: layers.patch_conv_transpose(up, x))(x))
+  assert 'conv_general_dilated' not in jaxpr and 'dot_general' in jaxpr
+
+
+def test_patch_conv_transpose_leaves_other_layers_to_flax():
+  up = nnx.ConvTranspose(2, 2, (3, 3), strides=(2, 2), padding='SAME', rngs=nnx.Rngs(0))
+  x = jnp.ones((1, 4, 4, 2))
+  np.testing.assert_array_equal(layers.patch_conv_transpose(up, x), up(x))
