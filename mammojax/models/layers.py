@@ -175,6 +175,12 @@ def _max_pool_forward(x, window, stride):
 
 def _max_pool_backward(window, stride, residuals, grad):
   winner, shape = residuals
+  # Each of the window² taps reads ``grad``. XLA's CPU backend would fuse its
+  # producers (DenseNet's: the BatchNorm gradients of a whole dense block) into
+  # every tap and compute them up to 4 times; a matrix product is never fused
+  # into a loop, so multiplying by the identity (≈1% of the pooling's cost)
+  # makes XLA materialise ``grad`` once. (XLA CPU drops optimization_barrier.)
+  grad = jnp.dot(grad, jnp.eye(grad.shape[-1], dtype=grad.dtype))
   rows, cols = grad.shape[1:3]
   zero = jnp.zeros((), grad.dtype)
   total = None
