@@ -118,8 +118,11 @@ def measure_keras(args) -> dict:
   return {**result, 'params': int(params), 'device_peak_mb': timing.jax_device_peak_mb()}
 
 
-def measure_torch(args) -> dict:
-  """Times zero_grad, forward, loss, backward and an Adam step (on CUDA when present)."""
+def torch_training_step(args):
+  """(step, sync, model, device): one zero_grad, forward, loss, backward, Adam step.
+
+  On CUDA when present. ``sync()`` blocks on the last step's loss.
+  """
   import torch  # pylint: disable=import-outside-toplevel
   from benchmarks import torch_nets  # pylint: disable=import-outside-toplevel
   torch.set_num_threads(args.threads)
@@ -151,9 +154,17 @@ def measure_torch(args) -> dict:
     optimizer.step()
     last_loss[:] = [loss]
 
+  return step, lambda: last_loss[0].item(), model, device
+
+
+def measure_torch(args) -> dict:
+  """Times ``torch_training_step``'s step."""
+  import torch  # pylint: disable=import-outside-toplevel
+  from benchmarks import torch_nets  # pylint: disable=import-outside-toplevel
+  step, sync, model, device = torch_training_step(args)
   result = timing.measure_throughput(
       step, batch_size=args.batch, warmup_steps=args.warmup, windows=args.windows,
-      steps_per_window=args.steps_per_window, sync=lambda: last_loss[0].item())
+      steps_per_window=args.steps_per_window, sync=sync)
   return {**result, 'params': torch_nets.parameter_count(model), 'threads': args.threads,
           'channels_last': args.channels_last, 'device': device,
           'device_peak_mb': (torch.cuda.max_memory_allocated() / 2**20

@@ -1,14 +1,18 @@
 """Where our training step's time goes, by kind of XLA operation.
 
-    python benchmarks/profile_step.py --net resnet50 --size 128 --batch 16 [--steps 3]
+    python benchmarks/profile_step.py --net resnet50 --size 128 --batch 16 [--steps 3] \
+        [--framework torch]
 
 Traces ``--steps`` warm training steps (``ours.py``'s step) with
 ``jax.profiler``, maps every executed HLO instruction of the compiled step to
 what it computes (convolution, matrix product, layout copy, reduction,
 pooling, elementwise), and prints milliseconds per step and the share of each
-kind, then the slowest instructions. The percentages name where a gap to a
-peer framework lies (benchmarks/README.md); the absolute times include the
-profiler's overhead. Ends with a ``RESULT <json>`` line.
+kind, then the slowest instructions. ``--framework torch`` does the same for
+the PyTorch peer's step (``peers.torch_training_step``, channels-last) with
+``torch.profiler``: each operator's own time, by kind (convolution, matrix
+product, BatchNorm, pooling, elementwise/other). Side by side they name where
+a gap between the two lies (benchmarks/README.md); the absolute times include
+the profilers' overhead. Ends with a ``RESULT <json>`` line.
 """
 
 import argparse
@@ -32,6 +36,8 @@ from benchmarks import ours, timing
 KINDS = (('convolution', ('convolution(',)), ('matmul', (' dot(',)),
          ('pooling', ('reduce-window(', 'select-and-scatter(')),
          ('reduction', (' reduce(',)), ('layout copy', (' transpose(', ' copy(')))
+TORCH_KINDS = (('convolution', ('conv',)), ('matmul', ('aten::mm', 'aten::addmm', 'aten::bmm')),
+               ('batchnorm', ('batch_norm',)), ('pooling', ('pool',)))
 _INSTRUCTION = re.compile(r'^\s*(?:ROOT )?%?([\w.-]+) = (.*)$', re.M)
 _COMPUTATION = re.compile(r'^%?([\w.-]+) [^\n]*\{\n(.*?)\n\}', re.S | re.M)
 
@@ -86,6 +92,37 @@ def profile(net: str, size: int, batch: int, dtype: str, steps: int) -> dict:
                       for name, us in slowest]}
 
 
+def torch_kind(operator: str) -> str:
+  """Kind of a PyTorch operator, by name (``aten::mkldnn_convolution`` → convolution)."""
+  return next((kind for kind, marks in TORCH_KINDS if any(m in operator for m in marks)),
+              'elementwise/other')
+
+
+def profile_torch(net: str, size: int, batch: int, dtype: str, steps: int) -> dict:
+  """ms per step by kind and the slowest operators of the PyTorch peer's warm steps."""
+  import torch  # pylint: disable=import-outside-toplevel
+  from benchmarks import peers  # pylint: disable=import-outside-toplevel
+  args = peers.parse_args(['--framework', 'torch', '--net', net, '--size', str(size),
+                           '--batch', str(batch), '--dtype', dtype, '--channels-last'])
+  step, sync, _, _ = peers.torch_training_step(args)
+  for _ in range(2):
+    step()
+  sync()
+  with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as traced:
+    for _ in range(steps):
+      step()
+    sync()
+  own_ms = {event.key: event.self_cpu_time_total / steps / 1e3
+            for event in traced.key_averages()}
+  by_kind = collections.Counter()
+  for operator, ms in own_ms.items():
+    by_kind[torch_kind(operator)] += ms
+  slowest = sorted(own_ms.items(), key=lambda item: -item[1])[:10]
+  return {'ms_per_step_by_kind': dict(by_kind.most_common()),
+          'slowest': [{'instruction': name, 'kind': torch_kind(name), 'ms': ms}
+                      for name, ms in slowest]}
+
+
 def markdown(result: dict) -> str:
   """The by-kind table, then the slowest instructions."""
   total = sum(result['ms_per_step_by_kind'].values())
@@ -104,11 +141,13 @@ def main(argv=None) -> None:
   parser.add_argument('--batch', type=int, default=16)
   parser.add_argument('--dtype', choices=('float32', 'bfloat16'), default='float32')
   parser.add_argument('--steps', type=int, default=3)
+  parser.add_argument('--framework', choices=('mammojax', 'torch'), default='mammojax')
   args = parser.parse_args(argv)
-  result = profile(args.net, args.size, args.batch, args.dtype, args.steps)
+  measure = profile if args.framework == 'mammojax' else profile_torch
+  result = measure(args.net, args.size, args.batch, args.dtype, args.steps)
   print(markdown(result))
-  timing.emit({'measure': 'profile', 'net': args.net, 'size': args.size, 'batch': args.batch,
-               'dtype': args.dtype, **result})
+  timing.emit({'measure': 'profile', 'framework': args.framework, 'net': args.net,
+               'size': args.size, 'batch': args.batch, 'dtype': args.dtype, **result})
 
 
 if __name__ == '__main__':

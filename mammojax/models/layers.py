@@ -56,13 +56,16 @@ def depthwise_conv(x: jax.Array, kernel: jax.Array, strides, padding) -> jax.Arr
   x = jnp.pad(x, ((0, 0), *padding, (0, 0)))
   rows = (x.shape[1] - window[0]) // strides[0] + 1
   cols = (x.shape[2] - window[1]) // strides[1] + 1
+  # Sums in float32 whatever the compute dtype, as a convolution accumulates.
+  accumulate = jnp.promote_types(x.dtype, jnp.float32)
   total = None
   for i in range(window[0]):
     for j in range(window[1]):
       tap = x[:, i:i + (rows - 1) * strides[0] + 1:strides[0],
-              j:j + (cols - 1) * strides[1] + 1:strides[1], :] * kernel[i, j, 0]
+              j:j + (cols - 1) * strides[1] + 1:strides[1], :]
+      tap = tap.astype(accumulate) * kernel[i, j, 0].astype(accumulate)
       total = tap if total is None else total + tap
-  return total
+  return total.astype(jnp.result_type(x, kernel))
 
 
 def patch_conv_transpose(module: nnx.ConvTranspose, x: jax.Array) -> jax.Array:
@@ -180,7 +183,8 @@ def _max_pool_backward(window, stride, residuals, grad):
   # every tap and compute them up to 4 times; a matrix product is never fused
   # into a loop, so multiplying by the identity (≈1% of the pooling's cost)
   # makes XLA materialise ``grad`` once. (XLA CPU drops optimization_barrier.)
-  grad = jnp.dot(grad, jnp.eye(grad.shape[-1], dtype=grad.dtype))
+  grad = jnp.dot(grad, jnp.eye(grad.shape[-1], dtype=grad.dtype),
+                 precision=jax.lax.Precision.HIGHEST)  # exact on TPUs too
   rows, cols = grad.shape[1:3]
   zero = jnp.zeros((), grad.dtype)
   total = None

@@ -62,3 +62,26 @@ def test_profile_splits_the_step_by_kind_of_operation():
                           'elementwise/other'}
   assert len(result['slowest']) == 10 and all(s['ms'] > 0 for s in result['slowest'])
   assert '| kind | ms per step | share |' in done.stdout
+
+
+def test_torch_operators_are_sorted_into_kinds():
+  from benchmarks import profile_step  # pylint: disable=import-outside-toplevel
+  assert profile_step.torch_kind('aten::mkldnn_convolution') == 'convolution'
+  assert profile_step.torch_kind('aten::convolution_backward') == 'convolution'
+  assert profile_step.torch_kind('aten::addmm') == 'matmul'
+  assert profile_step.torch_kind('aten::native_batch_norm_backward') == 'batchnorm'
+  assert profile_step.torch_kind('aten::max_pool2d_with_indices') == 'pooling'
+  assert profile_step.torch_kind('aten::threshold_backward') == 'elementwise/other'
+
+
+def test_profile_of_the_torch_peer_splits_its_step_by_kind():
+  pytest.importorskip('torch')  # an optional benchmark dependency ('.[bench]')
+  done = subprocess.run([sys.executable, 'benchmarks/profile_step.py', '--framework', 'torch',
+                         '--net', 'unet', '--size', '32', '--batch', '2', '--steps', '1'],
+                        cwd=REPO, capture_output=True, text=True, timeout=300, check=False)
+  assert done.returncode == 0, done.stderr[-2000:]
+  [result] = timing.parse_results(done.stdout)
+  assert result['framework'] == 'torch'
+  by_kind = result['ms_per_step_by_kind']
+  assert by_kind['convolution'] > 0 and by_kind['batchnorm'] > 0  # the U-Net's conv-BN-ReLU
+  assert sum(by_kind.values()) >= sum(s['ms'] for s in result['slowest'])
