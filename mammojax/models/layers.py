@@ -42,6 +42,15 @@ def conv_general_dilated(lhs, rhs, window_strides, padding, lhs_dilation=None,
   return product.reshape(*x.shape[:-1], rhs.shape[-1])
 
 
+def _taps(x, window, strides):
+  """The kh·kw strided slices of NHWC ``x`` that a 'VALID' window reads, row-major."""
+  rows = (x.shape[1] - window[0]) // strides[0] + 1
+  cols = (x.shape[2] - window[1]) // strides[1] + 1
+  return [x[:, i:i + (rows - 1) * strides[0] + 1:strides[0],
+            j:j + (cols - 1) * strides[1] + 1:strides[1], :]
+          for i in range(window[0]) for j in range(window[1])]
+
+
 def depthwise_conv(x: jax.Array, kernel: jax.Array, strides, padding) -> jax.Array:
   """A depthwise convolution (``kernel``: kh × kw × 1 × channels) as a sum of scaled taps.
 
@@ -54,17 +63,13 @@ def depthwise_conv(x: jax.Array, kernel: jax.Array, strides, padding) -> jax.Arr
   if isinstance(padding, str):
     padding = jax.lax.padtype_to_pads(x.shape[1:3], window, strides, padding)
   x = jnp.pad(x, ((0, 0), *padding, (0, 0)))
-  rows = (x.shape[1] - window[0]) // strides[0] + 1
-  cols = (x.shape[2] - window[1]) // strides[1] + 1
   # Sums in float32 whatever the compute dtype, as a convolution accumulates.
   accumulate = jnp.promote_types(x.dtype, jnp.float32)
+  weights = kernel[:, :, 0].reshape(-1, kernel.shape[-1]).astype(accumulate)
   total = None
-  for i in range(window[0]):
-    for j in range(window[1]):
-      tap = x[:, i:i + (rows - 1) * strides[0] + 1:strides[0],
-              j:j + (cols - 1) * strides[1] + 1:strides[1], :]
-      tap = tap.astype(accumulate) * kernel[i, j, 0].astype(accumulate)
-      total = tap if total is None else total + tap
+  for tap, weight in zip(_taps(x, window, strides), weights):
+    tap = tap.astype(accumulate) * weight
+    total = tap if total is None else total + tap
   return total.astype(jnp.result_type(x, kernel))
 
 
@@ -152,12 +157,6 @@ def max_pool(x: jax.Array, window: int, stride: int, pad: int = 0) -> jax.Array:
   return _max_pool_valid(x, window, stride)
 
 
-def _taps(x, window, stride):
-  """The window's ``window²`` strided slices of ``x``, row-major."""
-  rows = (x.shape[1] - window) // stride + 1
-  cols = (x.shape[2] - window) // stride + 1
-  return [x[:, i:i + (rows - 1) * stride + 1:stride, j:j + (cols - 1) * stride + 1:stride, :]
-          for i in range(window) for j in range(window)]
 
 
 @functools.partial(jax.custom_vjp, nondiff_argnums=(1, 2))
@@ -166,7 +165,7 @@ def _max_pool_valid(x, window, stride):
 
 
 def _max_pool_forward(x, window, stride):
-  taps = _taps(x, window, stride)
+  taps = _taps(x, (window, window), (stride, stride))
   pooled = functools.reduce(jnp.maximum, taps)
   # Index of the first tap holding the maximum: the backward pass reads it
   # instead of recomputing the maximum once per tap, as autodiff's fusion does.

@@ -1,5 +1,6 @@
 """Layers rewritten for speed give the reference values and gradients: 1×1 convolutions
-as matrix products, max pooling, ConvBN without its cancelled bias."""
+as matrix products, depthwise ones as taps, max pooling, ConvBN without its cancelled
+bias, up-sampling as a matrix product."""
 
 from flax import nnx
 import jax
@@ -84,7 +85,8 @@ def test_conv_bn_training_skips_the_bias_that_batchnorm_cancels(padding):
   np.testing.assert_allclose(unit.bn.var[...], reference.var[...], rtol=1e-4)
   # Inference adds the bias and subtracts the running mean that holds it.
   np.testing.assert_allclose(unit(x, train=False),
-                             reference(unit.conv(x), use_running_average=True), rtol=1e-5, atol=1e-5)
+                             reference(unit.conv(x), use_running_average=True),
+                             rtol=1e-5, atol=1e-5)
   grads = nnx.grad(lambda unit: jnp.sum(jnp.tanh(unit(x, train=True))))(unit)
   np.testing.assert_array_equal(grads['conv']['bias'][...], 0.0)  # exactly: not rounding noise
   assert np.abs(grads['conv']['kernel'][...]).max() > 0
